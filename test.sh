@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test (Release). Prints one closing line: "N passed, N failed, N skipped".
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+log=$(mktemp)
+dotnet test "$root/Mx.Onnx.sln" -c Release --nologo --blame-hang-timeout 15m "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+sum() { grep -E '^(Passed|Failed)!' "$log" | grep -oE "$1: +[0-9]+" | awk '{s+=$2} END {print s+0}'; }
+passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
+rm -f "$log"
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a build or runner failure counts as a failure
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+exit "$rc"

@@ -1,0 +1,7 @@
+namespace Mx.Cli.Tests;
+
+public class SmokeTests
+{
+    [Test]
+    public void RepositoryRootIsFound() => Assert.That(File.Exists(Path.Combine(Mx.Tests.Common.TestPaths.RepoRoot, "Mx.Onnx.sln")), Is.True);
+}

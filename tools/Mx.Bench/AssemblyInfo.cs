@@ -1,0 +1,2 @@
+// Mx.Bench: benchmark implementations invoked by `mx bench ...`.
+namespace Mx.Bench;
