@@ -19,7 +19,8 @@ public static class MxBlockReference
     /// (its full length, padding included) and returns the scale byte.
     /// A block holding NaN or ±Inf: scale 0xFF, every code 0, micro 0. A block whose values are all ±0: scale 0x00.
     /// MX9/6/4: <paramref name="micro"/> gets bit p set when pair p (elements 2p, 2p + 1) uses the sub-scale 2^−1, which
-    /// happens when the pair is non-zero and floor(log2) of its largest magnitude is below the block exponent.
+    /// happens when floor(log2) of the pair's largest magnitude is below the block exponent and the pair does not
+    /// quantize to two zero codes (a zero pair always has micro-exponent 0).
     /// </summary>
     public static byte Quantize(MxFormat format, ReadOnlySpan<float> values, Span<byte> codes, MxScaleMode scaleMode,
         MxRounding rounding, out ulong micro)
@@ -74,6 +75,9 @@ public static class MxBlockReference
             codes[i] = (byte)MxElementEncoding.Encode(format, values[i], e - d, rounding);
         }
         for (int i = values.Length; i < codes.Length; i++) codes[i] = 0;
+        // Canonical form: a pair whose codes are both 0 keeps micro-exponent 0.
+        for (int p = 0; 2 * p < values.Length; p++)
+            if (codes[2 * p] == 0 && (2 * p + 1 >= codes.Length || codes[2 * p + 1] == 0)) micro &= ~(1UL << p);
         return micro;
     }
 
