@@ -19,6 +19,7 @@ public static class Program
                  {
                      InspectCommand.Create(),
                      RunCommand.Create(),
+                     BenchCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Text.Json;
+using Mx.Bench;
+
+namespace Mx.Cli.Commands;
+
+/// <summary><c>mx bench</c>: a parent command; each benchmark is a subcommand (<c>formats</c>; <c>gemm</c> to come).</summary>
+public static class BenchCommand
+{
+    /// <summary>Builds the command with its subcommands.</summary>
+    public static Command Create()
+    {
+        var command = new Command("bench", "Run a benchmark (single-threaded figures beside a same-run baseline).");
+        command.Subcommands.Add(CreateFormats());
+        return command;
+    }
+
+    /// <summary><c>mx bench formats [--size N] [--json]</c>.</summary>
+    public static Command CreateFormats()
+    {
+        var size = new Option<int>("--size") { Description = "float32 values per pass", DefaultValueFactory = _ => 1 << 22 };
+        var json = new Option<bool>("--json") { Description = "Write the result as JSON" };
+        var command = new Command("formats", "Quantize+pack and unpack+dequantize throughput of every MX format vs a memory copy.") { size, json };
+        CliContext.SetAction(command, ctx =>
+        {
+            int n = ctx.Get(size);
+            if (n < 64) throw new CliException("--size must be at least 64");
+            var report = FormatThroughput.Run(n);
+            if (ctx.Get(json))
+            {
+                ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+                return 0;
+            }
+            ctx.Out.WriteLine($"MX formats, single thread, {report.Values} float32 values ({report.Values * 4.0 / (1 << 20):F0} MiB), block size {report.BlockSize}");
+            ctx.Out.WriteLine($"memory copy of the same bytes: {report.CopyGBps:F2} GB/s");
+            ctx.Out.WriteLine($"{"format",-12} {"quantize GB/s",14} {"× copy",8} {"dequantize GB/s",16} {"× copy",8}  path");
+            foreach (var r in report.Results)
+                ctx.Out.WriteLine($"{r.Format,-12} {r.QuantizeGBps,14:F2} {r.QuantizeVsCopy,8:F3} {r.DequantizeGBps,16:F2} {r.DequantizeVsCopy,8:F3}  {(r.Vectorized ? "Vector256" : "scalar")}");
+            return 0;
+        });
+        return command;
+    }
+}
