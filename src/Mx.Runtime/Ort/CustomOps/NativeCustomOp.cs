@@ -28,6 +28,7 @@ internal sealed unsafe class NativeCustomOp
         *(uint*)b = DeclaredVersion;
         var fn = (nint*)b;
         fn[2] = (nint)(delegate* unmanaged<void*, byte*>)&GetName;
+        fn[3] = (nint)(delegate* unmanaged<void*, byte*>)&GetExecutionProviderType;
         fn[4] = (nint)(delegate* unmanaged<void*, nuint, int>)&GetInputType;
         fn[5] = (nint)(delegate* unmanaged<void*, nuint>)&GetInputTypeCount;
         fn[6] = (nint)(delegate* unmanaged<void*, nuint, int>)&GetOutputType;
@@ -89,6 +90,10 @@ internal sealed unsafe class NativeCustomOp
 
     [UnmanagedCallersOnly]
     private static byte* GetName(void* op) => Of(op) is { } n ? n.NameUtf8 : null;
+
+    // ORT 1.30 calls this without checking the pointer; a NULL answer means the CPU provider.
+    [UnmanagedCallersOnly]
+    private static byte* GetExecutionProviderType(void* op) => null;
 
     [UnmanagedCallersOnly]
     private static int GetInputType(void* op, nuint i) => Of(op) is { } n && i < (nuint)n._inputTypes.Length ? n._inputTypes[(int)i] : 0;
