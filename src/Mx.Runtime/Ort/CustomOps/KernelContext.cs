@@ -1,0 +1,91 @@
+namespace Mx.Runtime.Ort;
+
+/// <summary>
+/// A custom kernel's view of one Compute call: typed access to the node's inputs, allocation of its outputs, and
+/// <see cref="For"/>, a parallel loop on ORT's intra-op threads. Valid only during that Compute call.
+/// </summary>
+public readonly unsafe struct KernelContext : IParallelFor
+{
+    private readonly nint _context;
+    private readonly string _where;
+
+    internal KernelContext(nint context, string where)
+    {
+        _context = context;
+        _where = where;
+    }
+
+    /// <summary>The op and node being computed, e.g. <c>test.Scale node 'n0'</c>.</summary>
+    public string Where => _where;
+
+    /// <summary>Number of inputs the node has.</summary>
+    public int InputCount
+    {
+        get
+        {
+            OrtNative.Check(OrtNative.KernelContextGetInputCount(_context, out nuint n), _where);
+            return (int)n;
+        }
+    }
+
+    /// <summary>Number of outputs the node has.</summary>
+    public int OutputCount
+    {
+        get
+        {
+            OrtNative.Check(OrtNative.KernelContextGetOutputCount(_context, out nuint n), _where);
+            return (int)n;
+        }
+    }
+
+    /// <summary>
+    /// Input <paramref name="index"/>, read-only. An optional input that the node leaves out (or an index past the
+    /// node's inputs) gives a tensor with <see cref="KernelTensor.IsPresent"/> false.
+    /// </summary>
+    public KernelTensor Input(int index)
+    {
+        string what = $"input {index} of {_where}";
+        if (index < 0 || index >= InputCount) return KernelTensor.Absent(what);
+        OrtNative.Check(OrtNative.KernelContextGetInput(_context, (nuint)index, out nint value), what);
+        if (value == 0) return KernelTensor.Absent(what);
+        var (type, shape) = OrtTensorShapes.OfValue(value);
+        OrtNative.Check(OrtNative.GetTensorData(value, out void* data), what);
+        return new KernelTensor(type, shape, data, writable: false, what);
+    }
+
+    /// <summary>Allocates output <paramref name="index"/> with <paramref name="shape"/> (its element type is the one ORT
+    /// inferred for the node) and returns a writable view. Contents are uninitialised.</summary>
+    public KernelTensor Output(int index, ReadOnlySpan<long> shape)
+    {
+        string what = $"output {index} of {_where}";
+        if (index < 0 || index >= OutputCount)
+            throw new ArgumentOutOfRangeException(nameof(index), $"{what}: the node has {OutputCount} outputs");
+        nint value;
+        fixed (long* dims = shape)
+            OrtNative.Check(OrtNative.KernelContextGetOutput(_context, (nuint)index, dims, (nuint)shape.Length, out value), $"allocating {what} [{string.Join(", ", shape.ToArray())}]");
+        var (type, actualShape) = OrtTensorShapes.OfValue(value);
+        OrtNative.Check(OrtNative.GetTensorMutableData(value, out void* data), what);
+        return new KernelTensor(type, actualShape, data, writable: true, what);
+    }
+
+    /// <summary>Shorthand: allocates output <paramref name="index"/> and returns its elements as <typeparamref name="T"/>.</summary>
+    public Span<T> Output<T>(int index, ReadOnlySpan<long> shape) where T : unmanaged => Output(index, shape).AsSpan<T>();
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for each index in [0, <paramref name="count"/>) on ORT's intra-op thread pool
+    /// (<c>KernelContext_ParallelFor</c>), the calling thread included, and returns when all are done. Each index is
+    /// one task, so give each index a worthwhile amount of work (e.g. a block of rows). The first exception thrown by
+    /// a body is rethrown here after the loop ends; later indices may then be skipped.
+    /// </summary>
+    public void For(int count, Action<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (count <= 0) return;
+        if (count == 1)
+        {
+            body(0);
+            return;
+        }
+        ParallelForBridge.Run(_context, count, body, _where);
+    }
+}

@@ -1,0 +1,166 @@
+using Mx.Cli;
+using Mx.Runtime;
+using Mx.Runtime.IO;
+using Mx.Tests.Common;
+
+namespace Mx.Cli.Tests;
+
+public class RunCommandTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void SetUp()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "mx-run-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Mx(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = Program.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string[] Lines(string s) => s.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Sample <paramref name="index"/> of digits.npy as a [1,1,28,28] tensor.</summary>
+    private static HostTensor Digit(HostTensor digits, int index)
+    {
+        const int pixels = 28 * 28;
+        var one = HostTensor.Zeros(TensorElementType.Float, 1, 1, 28, 28);
+        digits.AsSpan<float>().Slice(index * pixels, pixels).CopyTo(one.AsSpan<float>());
+        return one;
+    }
+
+    [Test]
+    public void MnistPredictionsMatchLabels()
+    {
+        string model = TestPaths.Shared("models", "mnist", "model.onnx");
+        var digits = NpyFile.Read(TestPaths.Shared("calib", "mnist", "digits.npy"));
+        var labels = NpyFile.Read(TestPaths.Shared("calib", "mnist", "labels.npy")).AsSpan<long>().ToArray();
+        int correct = 0, runs = 0;
+        var distinctScores = new HashSet<float>();
+        for (int k = 0; k < 20; k++)
+        {
+            int index = k * 25 + 3; // spread over the 512 samples
+            string input = Path.Combine(_dir, $"digit{index}.npy");
+            NpyFile.Write(input, Digit(digits, index));
+            string outDir = Path.Combine(_dir, $"out{index}");
+            var (code, stdout, stderr) = Mx("run", model, "--input", $"Input3={input}", "--output-dir", outDir, "--threads", "1");
+            Assert.That(code, Is.Zero, stderr);
+            Assert.That(stderr, Is.Empty);
+            var written = Directory.GetFiles(outDir, "*.npy");
+            Assert.That(written, Has.Length.EqualTo(1));
+            Assert.That(stdout, Does.Contain(written[0]));
+            var scores = NpyFile.Read(written[0]);
+            Assert.That(scores.Shape, Is.EqualTo(new long[] { 1, 10 }));
+            var s = scores.AsSpan<float>();
+            int argmax = 0;
+            for (int c = 1; c < 10; c++) if (s[c] > s[argmax]) argmax = c;
+            distinctScores.Add(s[0]);
+            runs++;
+            if (argmax == labels[index]) correct++;
+        }
+        // The model is 99.7% accurate: at most one miss in 20 is plausible. (labels.npy holds only class 0, so also
+        // check that the scores depend on the input, i.e. the CLI really fed each digit.)
+        Assert.That(correct, Is.GreaterThanOrEqualTo(runs - 1));
+        Assert.That(distinctScores, Has.Count.GreaterThan(runs / 2));
+    }
+
+    [Test]
+    public void MissingInputListsExpectedInputs()
+    {
+        string model = TestPaths.Shared("models", "mnist", "model.onnx");
+        var (code, _, stderr) = Mx("run", model, "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("Input3: float[1, 1, 28, 28]"));
+    }
+
+    [Test]
+    public void UnknownInputNameIsNamed()
+    {
+        string model = TestPaths.Shared("models", "mnist", "model.onnx");
+        string input = Path.Combine(_dir, "x.npy");
+        NpyFile.Write(input, HostTensor.Zeros(TensorElementType.Float, 1, 1, 28, 28));
+        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={input}", "--input", $"Bogus={input}", "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("'Bogus'").And.Contain("Input3"));
+    }
+
+    [Test]
+    public void WrongDtypeOrShapeIsNamed()
+    {
+        string model = TestPaths.Shared("models", "mnist", "model.onnx");
+        string ints = Path.Combine(_dir, "ints.npy");
+        NpyFile.Write(ints, HostTensor.Zeros(TensorElementType.Int64, 1, 1, 28, 28));
+        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={ints}", "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("'Input3'").And.Contain("int64"));
+
+        string wrongShape = Path.Combine(_dir, "shape.npy");
+        NpyFile.Write(wrongShape, HostTensor.Zeros(TensorElementType.Float, 1, 28, 28));
+        (code, _, stderr) = Mx("run", model, "--input", $"Input3={wrongShape}", "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("'Input3'").And.Contain("[1, 28, 28]"));
+    }
+
+    [Test]
+    public void BadInputFileIsNamed()
+    {
+        string model = TestPaths.Shared("models", "mnist", "model.onnx");
+        string bad = Path.Combine(_dir, "bad.npy");
+        File.WriteAllText(bad, "not numpy");
+        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={bad}", "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain(bad));
+
+        (code, _, stderr) = Mx("run", model, "--input", $"Input3={Path.Combine(_dir, "absent.npy")}", "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("absent.npy"));
+    }
+
+    [Test]
+    public void BadModelFileIsNamed()
+    {
+        string model = Path.Combine(_dir, "broken.onnx");
+        File.WriteAllBytes(model, [1, 2, 3, 4, 5, 6, 7]);
+        var (code, _, stderr) = Mx("run", model, "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain(model));
+
+        (code, _, stderr) = Mx("run", Path.Combine(_dir, "absent.onnx"), "--output-dir", _dir);
+        Assert.That(code, Is.Not.Zero);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("absent.onnx"));
+    }
+
+    [Test]
+    public void MalformedInputSpecIsAUsageError()
+    {
+        string model = TestPaths.Shared("models", "mnist", "model.onnx");
+        var (code, _, stderr) = Mx("run", model, "--input", "Input3", "--output-dir", _dir);
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("NAME=FILE"));
+    }
+
+    [TestCase("logits", "logits")]
+    [TestCase("a/b", "a_b")]
+    [TestCase("x:0", "x_0")]
+    [TestCase("..", "_..")]
+    public void OutputNamesBecomeSafeFileNames(string name, string expected) =>
+        Assert.That(Commands.RunCommand.SafeFileName(name), Is.EqualTo(expected));
+}
