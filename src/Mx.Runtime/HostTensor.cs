@@ -42,6 +42,38 @@ public sealed class HostTensor
     /// <summary>The elements as <typeparamref name="T"/>; the caller picks the type that matches <see cref="ElementType"/>.</summary>
     public Span<T> AsSpan<T>() where T : unmanaged => MemoryMarshal.Cast<byte, T>(Data.AsSpan());
 
+    /// <summary>
+    /// The elements converted to float32: float32 copied, float16/bfloat16 widened exactly, float64 rounded to nearest,
+    /// integers and bool converted by value.
+    /// </summary>
+    /// <exception cref="NotSupportedException">A 4-/2-bit, float8, complex or string tensor.</exception>
+    public float[] ToFloatArray()
+    {
+        var result = new float[ElementCount];
+        switch (ElementType)
+        {
+            case TensorElementType.Float: AsSpan<float>().CopyTo(result); break;
+            case TensorElementType.Float16: Convert(AsSpan<Half>(), result, h => (float)h); break;
+            case TensorElementType.BFloat16: Convert(AsSpan<ushort>(), result, b => BitConverter.Int32BitsToSingle(b << 16)); break;
+            case TensorElementType.Double: Convert(AsSpan<double>(), result, d => (float)d); break;
+            case TensorElementType.Int8: Convert(AsSpan<sbyte>(), result, v => v); break;
+            case TensorElementType.UInt8 or TensorElementType.Bool: Convert(AsSpan<byte>(), result, v => v); break;
+            case TensorElementType.Int16: Convert(AsSpan<short>(), result, v => v); break;
+            case TensorElementType.UInt16: Convert(AsSpan<ushort>(), result, v => v); break;
+            case TensorElementType.Int32: Convert(AsSpan<int>(), result, v => v); break;
+            case TensorElementType.UInt32: Convert(AsSpan<uint>(), result, v => v); break;
+            case TensorElementType.Int64: Convert(AsSpan<long>(), result, v => v); break;
+            case TensorElementType.UInt64: Convert(AsSpan<ulong>(), result, v => v); break;
+            default: throw new NotSupportedException($"cannot convert a {ElementType.OnnxName()} tensor to float32");
+        }
+        return result;
+    }
+
+    private static void Convert<T>(ReadOnlySpan<T> source, Span<float> target, Func<T, float> convert)
+    {
+        for (int i = 0; i < source.Length; i++) target[i] = convert(source[i]);
+    }
+
     /// <summary>A new tensor of the given type and shape with zeroed contents.</summary>
     public static HostTensor Zeros(TensorElementType elementType, params long[] shape) =>
         new(elementType, shape, new byte[elementType.ByteCount(ElementCountOf(shape))]);

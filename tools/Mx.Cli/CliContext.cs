@@ -71,7 +71,8 @@ public sealed class CliContext
         var parts = new List<string>();
         for (Exception? e = ex; e != null; e = e.InnerException)
         {
-            string m = e is CliException || e.GetType().Namespace?.StartsWith("Mx.", StringComparison.Ordinal) == true
+            // Our own exceptions and the I/O ones carry messages written for people; others get their type for context.
+            string m = e is CliException or IOException or UnauthorizedAccessException || e.GetType().Namespace?.StartsWith("Mx.", StringComparison.Ordinal) == true
                 ? e.Message
                 : $"{e.Message} ({e.GetType().Name})";
             if (parts.Count == 0 || !parts[^1].Contains(e.Message, StringComparison.Ordinal)) parts.Add(m);

@@ -19,6 +19,7 @@ public static class Program
                  {
                      InspectCommand.Create(),
                      RunCommand.Create(),
+                     TensorCommand.Create(),
                      BenchCommand.Create(),
                  })
             root.Subcommands.Add(command);
