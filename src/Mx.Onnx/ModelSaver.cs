@@ -68,11 +68,12 @@ internal static class ModelSaver
     public static byte[] ToBytes(OnnxModel model)
     {
         var clone = model.Proto.Clone();
-        var placements = Plan(model, clone, new OnnxSaveOptions { ExternalDataThreshold = long.MaxValue, MaxProtobufBytes = long.MaxValue });
-        long size = Estimate(clone, placements);
+        var external = ModelWalker.AllTensors(clone).Where(ExternalDataReference.IsExternal)
+            .Select(t => new Placement(t, model.ExternalData.Read(t), WasExternal: true)).ToList();
+        long size = Estimate(clone, external);
         if (size > OnnxSaveOptions.ProtobufLimit)
             throw new InvalidOperationException($"{model.Source}: the model with all data inline would take {size} bytes, over the 2 GiB protobuf limit; save it to a file with external data instead");
-        foreach (var p in placements.Where(p => p.WasExternal)) Inline(p);
+        foreach (var p in external) Inline(p);
         return clone.ToByteArray();
     }
 
@@ -91,7 +92,16 @@ internal static class ModelSaver
         }
         long max = Math.Min(options.MaxProtobufBytes, OnnxSaveOptions.ProtobufLimit);
         long size = Estimate(clone, placements);
-        // Too big for one protobuf: move the largest inline tensors out until it fits.
+        if (size > max)
+        {
+            // Too big for one protobuf: store it the way large models are stored, every tensor above the fallback
+            // threshold outside; then, should that not be enough, the largest remaining ones until it fits.
+            foreach (var p in placements.Where(p => !p.External && p.Data.Length > options.FallbackExternalDataThreshold))
+            {
+                p.External = true;
+                size -= p.Data.Length + FieldOverhead;
+            }
+        }
         foreach (var p in placements.Where(p => !p.External).OrderByDescending(p => p.Data.Length))
         {
             if (size <= max) break;

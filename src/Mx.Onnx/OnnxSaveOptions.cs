@@ -9,9 +9,15 @@ public sealed record OnnxSaveOptions
     /// <summary>
     /// Tensors with more bytes than this are written to the external data file, the rest inline. Null (default) keeps
     /// each tensor where it is: inline stays inline, external stays external (rewritten into the new data file).
-    /// Either way, when the model would not fit in <see cref="MaxProtobufBytes"/>, the largest tensors move out until it does.
+    /// Either way, when the model would not fit in <see cref="MaxProtobufBytes"/>, <see cref="FallbackExternalDataThreshold"/> applies instead.
     /// </summary>
     public long? ExternalDataThreshold { get; init; }
+
+    /// <summary>
+    /// The threshold used instead of <see cref="ExternalDataThreshold"/> when the model would not fit in
+    /// <see cref="MaxProtobufBytes"/>: tensors above this many bytes then go to external data. Default 1024.
+    /// </summary>
+    public long FallbackExternalDataThreshold { get; init; } = 1024;
 
     /// <summary>File name of the external data file, written beside the model; default the model's file name + ".data".</summary>
     public string? ExternalDataFileName { get; init; }
