@@ -82,7 +82,10 @@ public sealed class OnnxModel : IDisposable
         }
         catch (InvalidProtocolBufferException ex)
         {
-            throw new OnnxFormatException($"{source}: not a valid ONNX model: the protobuf is truncated or corrupt ({ex.Message})", ex);
+            string what = LooksLikeTensor(bytes)
+                ? "it parses as a TensorProto (such as a test_data_set .pb file), not a ModelProto"
+                : "the protobuf is truncated or corrupt, or the file is not protobuf";
+            throw new OnnxFormatException($"{source}: not an ONNX model: {what} ({ex.Message})", ex);
         }
         ModelValidator.Validate(proto, source);
         var model = new OnnxModel(proto, source, new ExternalDataStore(source, folder));
@@ -100,6 +103,20 @@ public sealed class OnnxModel : IDisposable
             }
         }
         return model;
+    }
+
+    // A TensorProto parses cleanly and has a data type and a name or data: worth telling the user, a common mix-up.
+    private static bool LooksLikeTensor(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            var t = TensorProto.Parser.ParseFrom(bytes);
+            return t.DataType > 0 && (t.HasRawData || t.Dims.Count > 0 || t.FloatData.Count > 0) && t.CalculateSize() == bytes.Length;
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
