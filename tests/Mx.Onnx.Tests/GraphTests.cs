@@ -31,7 +31,8 @@ public class GraphTests
         model.Refresh();
         var order = model.Graph.TopologicalOrder();
         Assert.That(order, Is.EquivalentTo(nodes));
-        var position = order.Select((n, i) => (n, i)).ToDictionary(p => p.n, p => p.i, ReferenceEqualityComparer.Instance);
+        var position = new Dictionary<NodeProto, int>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < order.Count; i++) position[order[i]] = i;
         foreach (var node in order)
         foreach (string input in node.Input.Concat(model.Graph.ImplicitInputs(node)))
             if (input.Length > 0 && model.Graph.Producer(input) is { } p)

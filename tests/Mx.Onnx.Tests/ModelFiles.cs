@@ -13,6 +13,12 @@ public static class ModelFiles
             foreach (string dir in Directory.GetDirectories(Path.Combine(shared, "models")).Order(StringComparer.Ordinal))
                 if (File.Exists(Path.Combine(dir, "model.onnx")))
                     yield return new TestCaseData(Path.Combine(dir, "model.onnx")).SetArgDisplayNames("shared/" + Path.GetFileName(dir));
+        foreach (var c in Generated()) yield return c;
+    }
+
+    /// <summary>The committed models of testmodels/.</summary>
+    public static IEnumerable<TestCaseData> Generated()
+    {
         string testModels = Path.Combine(TestPaths.RepoRoot, "testmodels");
         foreach (string f in Directory.GetFiles(testModels, "*.onnx", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
             yield return new TestCaseData(f).SetArgDisplayNames("testmodels/" + Path.GetRelativePath(testModels, f));

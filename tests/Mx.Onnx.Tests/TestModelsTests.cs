@@ -16,10 +16,9 @@ public class TestModelsTests
                 $"testmodels/{f} differs from what the generator writes; regenerate it (see testmodels/README.md)");
     }
 
-    [TestCaseSource(typeof(ModelFiles), nameof(ModelFiles.All))]
+    [TestCaseSource(typeof(ModelFiles), nameof(ModelFiles.Generated))]
     public void InputsAndOutputsHaveConcreteTypesAndShapes(string path)
     {
-        if (!path.Contains("testmodels")) Assert.Ignore("only the generated models promise this");
         using var model = OnnxModel.Load(path);
         foreach (var v in model.Proto.Graph.Input.Concat(model.Proto.Graph.Output))
         {
