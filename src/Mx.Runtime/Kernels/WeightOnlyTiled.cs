@@ -83,6 +83,7 @@ internal static unsafe class WeightOnlyTiled
     /// last row and their results are dropped, so one fixed-shape kernel serves every M.
     /// <paramref name="firstBias"/> non-null on the first K panel: results are stored (plus bias) instead of added.
     /// </summary>
+    [SkipLocalsInit]
     private static void Micro6x16(in GemmArgs g, float* panel, int k0, int kc, int m0, int rows, int n0, int nc, float* firstBias)
     {
         long K = g.W.K;
@@ -111,38 +112,20 @@ internal static unsafe class WeightOnlyTiled
             a = Vector256.Create(a5[k]);
             c50 = Fma.MultiplyAdd(a, b0, c50); c51 = Fma.MultiplyAdd(a, b1, c51);
         }
+        // Spill the tile to the stack first: every ymm register is caller-saved, so any call made while the
+        // accumulators are live makes the JIT keep them in memory inside the hot loop.
+        float* t = stackalloc float[MR * NR];
+        Avx.Store(t, c00); Avx.Store(t + 8, c01); Avx.Store(t + 16, c10); Avx.Store(t + 24, c11);
+        Avx.Store(t + 32, c20); Avx.Store(t + 40, c21); Avx.Store(t + 48, c30); Avx.Store(t + 56, c31);
+        Avx.Store(t + 64, c40); Avx.Store(t + 72, c41); Avx.Store(t + 80, c50); Avx.Store(t + 88, c51);
         long ldy = g.W.Rows;
         float* y = g.Y + m0 * ldy + n0;
-        StoreRow(y, c00, c01, nc, firstBias);
-        if (rows > 1) StoreRow(y + ldy, c10, c11, nc, firstBias);
-        if (rows > 2) StoreRow(y + 2 * ldy, c20, c21, nc, firstBias);
-        if (rows > 3) StoreRow(y + 3 * ldy, c30, c31, nc, firstBias);
-        if (rows > 4) StoreRow(y + 4 * ldy, c40, c41, nc, firstBias);
-        if (rows > 5) StoreRow(y + 5 * ldy, c50, c51, nc, firstBias);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow(float* y, Vector256<float> lo, Vector256<float> hi, int nc, float* firstBias)
-    {
-        if (firstBias != null)
+        for (int r = 0; r < rows; r++, y += ldy, t += NR)
         {
-            lo = Avx.Add(lo, Avx.LoadVector256(firstBias));
-            hi = Avx.Add(hi, Avx.LoadVector256(firstBias + 8));
+            if (firstBias != null)
+                for (int c = 0; c < nc; c++) y[c] = t[c] + firstBias[c];
+            else
+                for (int c = 0; c < nc; c++) y[c] += t[c];
         }
-        if (nc == NR)
-        {
-            if (firstBias == null)
-            {
-                lo = Avx.Add(lo, Avx.LoadVector256(y));
-                hi = Avx.Add(hi, Avx.LoadVector256(y + 8));
-            }
-            Avx.Store(y, lo);
-            Avx.Store(y + 8, hi);
-            return;
-        }
-        float* t = stackalloc float[NR];
-        Avx.Store(t, lo);
-        Avx.Store(t + 8, hi);
-        for (int c = 0; c < nc; c++) y[c] = firstBias == null ? y[c] + t[c] : t[c];
     }
 }
