@@ -18,7 +18,7 @@ internal readonly record struct PackedBuffer(nint Data, long Length, string Shap
     public void Expect(string role, long expected, string because)
     {
         if (Length != expected)
-            throw new ArgumentException($"{role} has {Length} bytes (shape {Shape}) but {because} needs {expected} bytes");
+            throw new ArgumentException($"{role} has {Length} bytes (shape {Shape}) but needs {expected} bytes: {because}");
     }
 }
 
