@@ -116,13 +116,27 @@ public static class GemmVsOrt
                 times[(name, m)] = (us, err);
             }
         }
+        // The same kernel called directly (no ORT session): separates kernel time from the custom-op path's overhead.
+        using (var direct = mx.Kernel())
+        {
+            var kernel = new MxMatMulKernel(direct, MxGemmMode.WeightOnly);
+            var runner = new ThreadPoolRunner(o.Threads);
+            foreach (int m in o.Ms)
+            {
+                var y = new float[m * n];
+                kernel.Run(inputs[m], m, ReadOnlySpan<float>.Empty, y, runner);
+                double err = CheckError(y, mx.Reference(inputs[m], m), m, n);
+                times[("mx-direct-no-ort", m)] = (Median(o, () => kernel.Run(inputs[m], m, ReadOnlySpan<float>.Empty, y, runner)) * 1000, err);
+            }
+        }
+        models = [.. models, ("mx-direct-no-ort", "", mx.Bytes, mx.Reference)];
         foreach (int m in o.Ms)
         {
             double fp32 = times[("ort-fp32", m)].Us, nb4 = times[("matmulnbits-acc4", m)].Us, nb0 = times[("matmulnbits-acc0", m)].Us;
             var variants = models.Select(v =>
             {
                 var (us, err) = times[(v.Name, m)];
-                bool ours = v.Name.StartsWith("mx-", StringComparison.Ordinal);
+                bool ours = v.Name.StartsWith("mx-", StringComparison.Ordinal) && v.Path.Length > 0;
                 return new GemmVsOrtVariant(v.Name, us, v.WeightBytes, v.WeightBytes / us / 1e3, 2.0 * m * n * k / us / 1e3, err,
                     ours ? fp32 / us : null, ours ? nb4 / us : null, ours ? nb0 / us : null);
             }).ToList();
@@ -130,7 +144,8 @@ public static class GemmVsOrt
             log?.Invoke(Describe(c));
             yield return c;
         }
-        foreach (var model in models) File.Delete(model.Path);
+        foreach (var model in models)
+            if (model.Path.Length > 0) File.Delete(model.Path);
     }
 
     /// <summary>A human-readable block for one case.</summary>
@@ -288,6 +303,8 @@ public static class GemmVsOrt
         }
 
         public long Bytes => _elements.Length + _scales.Length + _micro.Length;
+
+        public MxPackedWeight Kernel() => new(_layout.Format, (int)_layout.Rows, _layout.K, _layout.BlockSize, _elements, _scales, _micro);
 
         public BenchModelWriter Model(string actFormat)
         {
