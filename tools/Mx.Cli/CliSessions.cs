@@ -1,3 +1,4 @@
+using Mx.Runtime.Ops;
 using Mx.Runtime.Ort;
 
 namespace Mx.Cli;
@@ -18,8 +19,8 @@ internal static class CliSessions
         if (!File.Exists(modelPath)) throw new CliException($"model file not found: {modelPath}");
         if (threads is < 1) throw new CliException($"--threads must be at least 1, got {threads}", 2);
         var options = new OrtSessionOptions { IntraOpThreads = threads };
-        // The project's own custom ops (the MX kernels in Mx.Runtime) are registered HERE, once they exist:
-        // options.CustomOpDomains.Add(<the MX custom-op domain>). Every CLI session then sees them.
+        // The project's own custom ops (domain mx.onnx: MxMatMul, MxGather, ...): every CLI session can run packed models.
+        MxOps.Register(options);
         try
         {
             return OrtSession.FromFile(modelPath, options);

@@ -4,7 +4,7 @@ using Mx.Bench;
 
 namespace Mx.Cli.Commands;
 
-/// <summary><c>mx bench</c>: a parent command; each benchmark is a subcommand (<c>formats</c>; <c>gemm</c> to come).</summary>
+/// <summary><c>mx bench</c>: a parent command; each benchmark is a subcommand (<c>formats</c>, <c>gemm</c>, <c>memory</c>).</summary>
 public static class BenchCommand
 {
     /// <summary>Builds the command with its subcommands.</summary>
@@ -12,6 +12,8 @@ public static class BenchCommand
     {
         var command = new Command("bench", "Run a benchmark (single-threaded figures beside a same-run baseline).");
         command.Subcommands.Add(CreateFormats());
+        command.Subcommands.Add(CreateGemm());
+        command.Subcommands.Add(CreateMemory());
         return command;
     }
 
@@ -36,6 +38,61 @@ public static class BenchCommand
             ctx.Out.WriteLine($"{"format",-12} {"quantize GB/s",14} {"× copy",8} {"dequantize GB/s",16} {"× copy",8}  path");
             foreach (var r in report.Results)
                 ctx.Out.WriteLine($"{r.Format,-12} {r.QuantizeGBps,14:F2} {r.QuantizeVsCopy,8:F3} {r.DequantizeGBps,16:F2} {r.DequantizeVsCopy,8:F3}  {(r.Vectorized ? "Vector256" : "scalar")}");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>mx bench gemm [--m M --k K --n N] [--format F] [--threads T] [--repeat R] [--json]</c>.</summary>
+    public static Command CreateGemm()
+    {
+        var m = new Option<int?>("--m") { Description = "rows of A (with --k and --n: one shape instead of the standard table)" };
+        var k = new Option<int?>("--k") { Description = "reduction length (a multiple of 32)" };
+        var n = new Option<int?>("--n") { Description = "output features" };
+        var format = new Option<string>("--format") { Description = "MX format of the MxMatMul variants", DefaultValueFactory = _ => "mxfp4_e2m1" };
+        var threads = new Option<int>("--threads") { Description = "intra-op threads of every session", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var repeat = new Option<int>("--repeat") { Description = "timed runs per variant (at least)", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "Write the result as JSON" };
+        var command = new Command("gemm", "MxMatMul (weight-only and MX×MX) vs ORT's fp32 MatMul and MatMulNBits, all through ORT sessions.")
+            { m, k, n, format, threads, repeat, json };
+        CliContext.SetAction(command, ctx =>
+        {
+            int?[] dims = [ctx.Get(m), ctx.Get(k), ctx.Get(n)];
+            if (dims.Any(d => d.HasValue) && !dims.All(d => d.HasValue)) throw new CliException("give all of --m, --k and --n, or none (the standard table)");
+            if (dims.Any(d => d is < 1)) throw new CliException("--m, --k and --n must be positive");
+            if (ctx.Get(k) is int kv && kv % 32 != 0) throw new CliException($"--k {kv} must be a multiple of 32 (the MatMulNBits baseline uses blocks of 32)");
+            if (ctx.Get(threads) < 1) throw new CliException("--threads must be at least 1");
+            if (ctx.Get(repeat) < 1) throw new CliException("--repeat must be at least 1");
+            if (!Mx.Runtime.Formats.MxFormats.TryParse(ctx.Get(format), out _)) throw new CliException($"unknown MX format '{ctx.Get(format)}'");
+            var defaults = new GemmVsOrtOptions();
+            var options = new GemmVsOrtOptions
+            {
+                Ms = dims[0] is int mm ? [mm] : defaults.Ms,
+                Shapes = dims[1] is int kk && dims[2] is int nn ? [(kk, nn)] : defaults.Shapes,
+                Format = ctx.Get(format)!,
+                Threads = ctx.Get(threads),
+                Repeat = ctx.Get(repeat),
+            };
+            bool asJson = ctx.Get(json);
+            var report = GemmVsOrt.Run(options, asJson ? null : line => ctx.Out.WriteLine(line));
+            if (asJson) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>mx bench memory [--layers L] [--json]</c>.</summary>
+    public static Command CreateMemory()
+    {
+        var layers = new Option<int>("--layers") { Description = "4096×11008 MXFP4 layers in the model", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Write the result as JSON" };
+        var command = new Command("memory", "Resident memory of a session serving packed MXFP4 weights, against the packed byte count.") { layers, json };
+        CliContext.SetAction(command, ctx =>
+        {
+            if (ctx.Get(layers) < 1) throw new CliException("--layers must be at least 1");
+            var report = ServingMemory.Run(ctx.Get(layers));
+            if (ctx.Get(json)) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            else ctx.Out.WriteLine(report.ToString());
             return 0;
         });
         return command;
