@@ -20,6 +20,7 @@ public static class Program
                      InspectCommand.Create(),
                      RunCommand.Create(),
                      BenchCommand.Create(),
+                     CudaCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

@@ -77,7 +77,8 @@ internal static class NativeLibraryProbe
 
     private static string FirstLine(string s)
     {
-        string one = s.ReplaceLineEndings(" ").Trim();
+        // .NET prefixes the loader's message (dlerror) with generic advice on earlier lines; keep the loader's line.
+        string one = s.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).LastOrDefault() ?? "";
         return one.Length > 300 ? one[..300] + "…" : one;
     }
 }
