@@ -11,11 +11,11 @@ public class CudaHostTests
     public void EveryKernelSourceIsEmbeddedAndNonEmpty()
     {
         string dir = Path.Combine(TestPaths.RepoRoot, "src", "Mx.Runtime", "Cuda", "Kernels");
-        var files = Directory.GetFiles(dir).Select(Path.GetFileName).Where(f => f!.EndsWith(".cu") || f.EndsWith(".cuh")).ToArray();
+        var files = Directory.GetFiles(dir).Select(f => Path.GetFileName(f)).Where(f => f.EndsWith(".cu") || f.EndsWith(".cuh")).ToArray();
         Assert.That(files, Is.Not.Empty);
         Assert.That(CudaKernelSources.All.Keys, Is.EquivalentTo(files));
-        foreach (string f in files) Assert.That(CudaKernelSources.Get(f!), Is.EqualTo(File.ReadAllText(Path.Combine(dir, f!))), f);
-        Assert.That(CudaKernelSources.Headers.Keys, Is.EquivalentTo(files.Where(f => f!.EndsWith(".cuh"))));
+        foreach (string f in files) Assert.That(CudaKernelSources.Get(f), Is.EqualTo(File.ReadAllText(Path.Combine(dir, f))), f);
+        Assert.That(CudaKernelSources.Headers.Keys, Is.EquivalentTo(files.Where(f => f.EndsWith(".cuh"))));
         foreach (var v in CudaKernelVariant.All().DistinctBy(v => v.SourceName))
             Assert.That(CudaKernelSources.Get(v.SourceName), Does.Contain($"{v.EntryName}("));
         var e = Assert.Throws<KeyNotFoundException>(() => CudaKernelSources.Get("nope.cu"));
