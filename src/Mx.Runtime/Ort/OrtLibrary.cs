@@ -52,7 +52,9 @@ public static unsafe class OrtLibrary
             if (s_failure != null) throw new OrtLibraryException(s_failure);
             try
             {
-                string? assemblyDir = Path.GetDirectoryName(typeof(OrtLibrary).Assembly.Location);
+                // In a single-file app the assembly has no location (empty string): AppContext.BaseDirectory covers it.
+                string location = AssemblyLocation();
+                string? assemblyDir = location.Length == 0 ? null : Path.GetDirectoryName(location);
                 var candidates = Candidates(Environment.GetEnvironmentVariable(OverrideVariable), assemblyDir, AppContext.BaseDirectory);
                 nint getApiBase = LoadFirst(candidates, out _);
                 // OrtApiBase = { const OrtApi* GetApi(uint32_t version); const char* GetVersionString(void); }
@@ -71,6 +73,9 @@ public static unsafe class OrtLibrary
             }
         }
     }
+
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "An empty location is handled: the caller falls back to AppContext.BaseDirectory.")]
+    private static string AssemblyLocation() => typeof(OrtLibrary).Assembly.Location;
 
     /// <summary>The paths to try, in order (see the class summary). A set but empty override counts as unset.</summary>
     internal static IReadOnlyList<string> Candidates(string? overridePath, string? assemblyDir, string? baseDir)
