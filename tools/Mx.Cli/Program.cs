@@ -22,6 +22,7 @@ public static class Program
                      TensorCommand.Create(),
                      BenchCommand.Create(),
                      CudaCommand.Create(),
+                     ReportCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
