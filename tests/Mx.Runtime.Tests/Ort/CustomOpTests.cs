@@ -292,7 +292,7 @@ public class CustomOpTests
     public void SerialForVisitsEveryIndexOnce()
     {
         var seen = new int[10];
-        SerialFor.Instance.For(10, i => seen[i]++);
+        Mx.Runtime.Kernels.SerialRunner.Instance.For(10, i => seen[i]++);
         Assert.That(seen, Is.All.EqualTo(1));
     }
 }

@@ -1,10 +1,13 @@
+using Mx.Runtime.Kernels;
+
 namespace Mx.Runtime.Ort;
 
 /// <summary>
 /// A custom kernel's view of one Compute call: typed access to the node's inputs, allocation of its outputs, and
-/// <see cref="For"/>, a parallel loop on ORT's intra-op threads. Valid only during that Compute call.
+/// <see cref="For"/>, a parallel loop on ORT's intra-op threads. Valid only during that Compute call. It is an
+/// <see cref="IParallelRunner"/>, so the packed GEMM kernels run directly on the session's intra-op pool.
 /// </summary>
-public readonly unsafe struct KernelContext : IParallelFor
+public readonly unsafe struct KernelContext : IParallelRunner
 {
     private readonly nint _context;
     private readonly string _where;
@@ -70,6 +73,13 @@ public readonly unsafe struct KernelContext : IParallelFor
 
     /// <summary>Shorthand: allocates output <paramref name="index"/> and returns its elements as <typeparamref name="T"/>.</summary>
     public Span<T> Output<T>(int index, ReadOnlySpan<long> shape) where T : unmanaged => Output(index, shape).AsSpan<T>();
+
+    /// <summary>
+    /// How many loop bodies may run at once. ORT's C API does not tell a kernel its session's intra-op thread count,
+    /// so this is <see cref="Environment.ProcessorCount"/> (ORT's default pool size is of that order); kernels only
+    /// use it to size their work split, so an overestimate costs a little scheduling, never correctness.
+    /// </summary>
+    public int DegreeOfParallelism => Environment.ProcessorCount;
 
     /// <summary>
     /// Runs <paramref name="body"/> for each index in [0, <paramref name="count"/>) on ORT's intra-op thread pool

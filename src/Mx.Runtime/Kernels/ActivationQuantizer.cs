@@ -1,0 +1,38 @@
+namespace Mx.Runtime.Kernels;
+
+/// <summary>
+/// Quantizes activations to MXINT8 per block along K for the MX×MX kernels: OCP floor scale rule
+/// (e = floor(log2 amax), clamped to [−127, 127]; MXINT8 has emax 0), codes = round-half-even(v · 2^(6−e)) saturated to
+/// ±127, all-zero block → scale byte 0, a block holding NaN/±Inf → scale byte 0xFF (NaN) with codes 0.
+/// Padding (k ≥ K) gets code 0. Scalar on purpose: it is O(M·K) against the GEMM's O(M·K·N), and one implementation
+/// means kernel and reference see the very same codes.
+/// </summary>
+internal static unsafe class ActivationQuantizer
+{
+    /// <summary>Quantizes one row of <paramref name="k"/> floats into <c>nb·bs</c> codes and <c>nb</c> scale bytes.</summary>
+    public static void QuantizeRow(float* a, int k, int blockSize, sbyte* codes, byte* scales)
+    {
+        int nb = (k + blockSize - 1) / blockSize;
+        for (int j = 0; j < nb; j++)
+        {
+            int k0 = j * blockSize, len = Math.Min(blockSize, k - k0);
+            sbyte* q = codes + k0;
+            float amax = 0;
+            bool finite = true;
+            for (int i = 0; i < len; i++)
+            {
+                float v = a[k0 + i];
+                if (!float.IsFinite(v)) finite = false;
+                amax = Math.Max(amax, Math.Abs(v));
+            }
+            new Span<sbyte>(q, blockSize).Clear();
+            if (!finite) { scales[j] = 0xFF; continue; }
+            if (amax == 0) { scales[j] = 0; continue; }
+            int e = Math.Clamp(Math.ILogB((double)amax), -127, 127);
+            scales[j] = (byte)(e + 127);
+            double mul = Math.ScaleB(1.0, 6 - e);   // exact in double for every e in range: v·mul is exact, so rounding it is the only rounding
+            for (int i = 0; i < len; i++)
+                q[i] = (sbyte)Math.Clamp(Math.Round(a[k0 + i] * mul, MidpointRounding.ToEven), -127, 127);
+        }
+    }
+}

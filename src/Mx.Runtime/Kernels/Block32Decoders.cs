@@ -1,0 +1,207 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Mx.Runtime.Kernels;
+
+/// <summary>Lookup tables a SIMD block decoder reads, prepared once per kernel.</summary>
+internal readonly unsafe struct DecodeLuts
+{
+    /// <summary>pshufb table: int8 values of codes 0..15 (4-bit formats) or magnitudes 0..15 (6-bit), in both 128-bit lanes.</summary>
+    public readonly Vector256<sbyte> Lut0;
+    /// <summary>pshufb table: int8 values of magnitudes 16..31 (6-bit formats).</summary>
+    public readonly Vector256<sbyte> Lut1;
+    /// <summary>code → float table for gather decoders.</summary>
+    public readonly float* Floats;
+
+    public DecodeLuts(FormatTables t)
+    {
+        Floats = t.Floats;
+        sbyte* ints = t.Ints;
+        if (ints == null) return;
+        var l0 = new sbyte[32];
+        var l1 = new sbyte[32];
+        int n = 1 << t.Format.ElementBits;
+        for (int i = 0; i < 16; i++)
+        {
+            l0[i] = l0[i + 16] = ints[i % n];
+            l1[i] = l1[i + 16] = n > 16 ? ints[(16 + i) % n] : (sbyte)0;
+        }
+        Lut0 = Vector256.Create(l0);
+        Lut1 = Vector256.Create(l1);
+    }
+}
+
+/// <summary>
+/// Decodes 32 consecutive elements (one 32-element sub-block, starting on a byte) with AVX2. Generic struct parameters
+/// let the JIT specialise each kernel per format (ggml-style traits) with no dispatch in the inner loop.
+/// </summary>
+internal unsafe interface IBlock32Decoder
+{
+    /// <summary>Bytes holding 32 elements.</summary>
+    static abstract int Bytes32 { get; }
+
+    /// <summary>Whether <see cref="DecodeInt8"/> is available (values · 2^IntShift are int8).</summary>
+    static abstract bool IsInteger { get; }
+
+    /// <summary>The 32 values · 2^IntShift as int8, element order.</summary>
+    static abstract Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l);
+
+    /// <summary>The 32 values (integer formats: · 2^IntShift) as 4 × 8 floats, element order.</summary>
+    static abstract void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3);
+}
+
+/// <summary>Shared AVX2 pieces: unpacking 4/6-bit codes to one byte per element, int8 → float.</summary>
+internal static unsafe class Simd
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unpack4(byte* p)
+    {
+        // Byte j holds element 2j low and 2j+1 high: split the nibbles, then interleave them back in element order.
+        Vector128<byte> raw = Sse2.LoadVector128(p);
+        Vector128<byte> mask = Vector128.Create((byte)0x0F);
+        Vector128<byte> lo = Sse2.And(raw, mask);
+        Vector128<byte> hi = Sse2.And(Sse2.ShiftRightLogical(raw.AsUInt16(), 4).AsByte(), mask);
+        return Vector256.Create(Sse2.UnpackLow(lo, hi), Sse2.UnpackHigh(lo, hi));
+    }
+
+    private static readonly Vector256<byte> Spread6 = Vector256.Create(
+        (byte)0, 1, 2, 0x80, 3, 4, 5, 0x80, 6, 7, 8, 0x80, 9, 10, 11, 0x80,
+        4, 5, 6, 0x80, 7, 8, 9, 0x80, 10, 11, 12, 0x80, 13, 14, 15, 0x80);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<byte> Unpack6(byte* p)
+    {
+        // 24 bytes = 8 groups of 3 bytes = 8 × 4 elements. Spread each group into a 32-bit lane (the high lane loads
+        // from p + 8 so that no byte past the block is read), then move element t of the group to byte t.
+        var v = Vector256.Create(Sse2.LoadVector128(p), Sse2.LoadVector128(p + 8));
+        Vector256<uint> w = Avx2.Shuffle(v, Spread6).AsUInt32();
+        Vector256<uint> c = Avx2.And(w, Vector256.Create(0x3Fu));
+        c = Avx2.Or(c, Avx2.And(Avx2.ShiftLeftLogical(w, 2), Vector256.Create(0x3F00u)));
+        c = Avx2.Or(c, Avx2.And(Avx2.ShiftLeftLogical(w, 4), Vector256.Create(0x3F0000u)));
+        c = Avx2.Or(c, Avx2.And(Avx2.ShiftLeftLogical(w, 6), Vector256.Create(0x3F000000u)));
+        return c.AsByte();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ToFloat(Vector256<sbyte> v, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+    {
+        Vector128<sbyte> lo = v.GetLower(), hi = v.GetUpper();
+        f0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lo));
+        f1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8)));
+        f2 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(hi));
+        f3 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Gather(Vector256<byte> codes, float* table, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+    {
+        Vector128<byte> lo = codes.GetLower(), hi = codes.GetUpper();
+        f0 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(lo), 4);
+        f1 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8)), 4);
+        f2 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(hi), 4);
+        f3 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8)), 4);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float HorizontalSum(Vector256<float> v)
+    {
+        Vector128<float> s = Sse.Add(v.GetLower(), v.GetUpper());
+        s = Sse.Add(s, Sse.MoveHighToLow(s, s));
+        s = Sse.AddScalar(s, Sse.Shuffle(s, s, 1));
+        return s.ToScalar();
+    }
+}
+
+/// <summary>4-bit integer-valued formats (MXFP4 E2M1 ×2, MXINT4 ×4): nibbles → int8 by one pshufb.</summary>
+internal readonly unsafe struct Nibble4Decoder : IBlock32Decoder
+{
+    public static int Bytes32 => 16;
+    public static bool IsInteger => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => Avx2.Shuffle(l.Lut0, Simd.Unpack4(p).AsSByte());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
+        Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
+}
+
+/// <summary>MXINT8: the codes are the int8 values (×64).</summary>
+internal readonly unsafe struct Int8Decoder : IBlock32Decoder
+{
+    public static int Bytes32 => 32;
+    public static bool IsInteger => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => Avx.LoadVector256((sbyte*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+    {
+        // Sign-extend straight from memory: no shuffles needed.
+        f0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p));
+        f1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p + 8));
+        f2 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p + 16));
+        f3 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p + 24));
+    }
+}
+
+/// <summary>
+/// 6-bit integer-valued format (MXFP6 E2M3 ×8, values up to ±60): magnitude (low 5 bits) through two pshufb tables,
+/// then the sign bit applied with psignb.
+/// </summary>
+internal readonly unsafe struct Six6IntDecoder : IBlock32Decoder
+{
+    public static int Bytes32 => 24;
+    public static bool IsInteger => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l)
+    {
+        Vector256<sbyte> c = Simd.Unpack6(p).AsSByte();   // codes < 64: bit 7 clear, so pshufb uses the low 4 bits
+        Vector256<sbyte> m0 = Avx2.Shuffle(l.Lut0, c), m1 = Avx2.Shuffle(l.Lut1, c);
+        Vector256<sbyte> high = Avx2.CompareEqual(Avx2.And(c, Vector256.Create((sbyte)0x10)), Vector256.Create((sbyte)0x10));
+        Vector256<sbyte> mag = Avx2.BlendVariable(m0, m1, high);
+        Vector256<sbyte> neg = Avx2.CompareEqual(Avx2.And(c, Vector256.Create((sbyte)0x20)), Vector256.Create((sbyte)0x20));
+        return Avx2.Sign(mag, Avx2.Or(neg, Vector256.Create((sbyte)1)));   // −1 where the sign bit is set, +1 elsewhere
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
+        Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
+}
+
+/// <summary>8-bit float formats (FP8 E4M3/E5M2, incl. NaN/Inf codes): codes → gather from the 256-entry float table.</summary>
+internal readonly unsafe struct Byte8GatherDecoder : IBlock32Decoder
+{
+    public static int Bytes32 => 32;
+    public static bool IsInteger => false;
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
+        Simd.Gather(Avx.LoadVector256(p), l.Floats, out f0, out f1, out f2, out f3);
+}
+
+/// <summary>6-bit float format without int8 form (MXFP6 E3M2): unpack, then gather from the 64-entry float table.</summary>
+internal readonly unsafe struct Six6GatherDecoder : IBlock32Decoder
+{
+    public static int Bytes32 => 24;
+    public static bool IsInteger => false;
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
+        Simd.Gather(Simd.Unpack6(p), l.Floats, out f0, out f1, out f2, out f3);
+}
+
+/// <summary>Marker: no SIMD decoder fits (block size 8/16, MX9/MX6/MX4); kernels decode with <see cref="ScalarBlockDecoder"/>.</summary>
+internal readonly unsafe struct ScalarFallbackDecoder : IBlock32Decoder
+{
+    public static int Bytes32 => 0;
+    public static bool IsInteger => false;
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
+        throw new NotSupportedException();
+}

@@ -1,0 +1,265 @@
+using System.Buffers;
+using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Formats;
+
+namespace Mx.Runtime.Kernels;
+
+/// <summary>How a kernel treats the activations.</summary>
+public enum MxGemmMode
+{
+    /// <summary>Activations stay fp32; weights are dequantized in registers (weight-only quantization).</summary>
+    WeightOnly,
+
+    /// <summary>
+    /// Activations are quantized per call to MXINT8 along K (same block size as the weight, OCP floor scale rule,
+    /// round-half-even) and multiplied with integer dot products per block pair (OCP MX dot product semantics).
+    /// </summary>
+    MxMx,
+}
+
+/// <summary>Which implementation a kernel runs.</summary>
+public enum MxKernelPath
+{
+    /// <summary>The fastest path the CPU and layout allow (AVX2/FMA; the plain reference otherwise).</summary>
+    Auto,
+
+    /// <summary>The plain scalar reference (double accumulation). For tests and debugging.</summary>
+    Reference,
+}
+
+/// <summary>
+/// Y[M, N] = A[M, K] · Wᵀ (+ bias[N]) for a packed MX weight W (N rows of K, see <see cref="MxPackedWeight"/>) and fp32
+/// row-major A and Y. Immutable after construction: one instance may run on any number of threads at once.
+/// Per call it allocates only a small closure, plus pooled scratch for MX×MX activations.
+/// </summary>
+public sealed unsafe class MxMatMulKernel
+{
+    private enum DecoderKind { Scalar, Nibble4, Int8, Six6Int, Byte8Gather, Six6Gather }
+
+    private readonly DecoderKind _kind;
+    private readonly DecodeLuts _luts;
+    private readonly float[] _scaleTable;   // pinned
+    private readonly bool _simd;
+    private readonly bool _mxmxSimd;
+
+    /// <summary>A kernel over <paramref name="weight"/> (not owned: keep it alive and undisposed while the kernel runs).</summary>
+    public MxMatMulKernel(MxPackedWeight weight, MxGemmMode mode = MxGemmMode.WeightOnly, MxKernelPath path = MxKernelPath.Auto)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        Weight = weight;
+        Mode = mode;
+        var tables = FormatTables.For(weight.Format);
+        _kind = ChooseDecoder(weight, tables);
+        _luts = new DecodeLuts(tables);
+        _simd = path == MxKernelPath.Auto && Avx2.IsSupported && Fma.IsSupported;
+        _mxmxSimd = _simd && tables.IntShift >= 0 && _kind != DecoderKind.Scalar;
+        bool intScaled = _kind is DecoderKind.Nibble4 or DecoderKind.Int8 or DecoderKind.Six6Int;
+        _scaleTable = GC.AllocateArray<float>(256, pinned: true);
+        for (int b = 0; b < 256; b++)
+            _scaleTable[b] = (float)(FormatTables.E8M0Double((byte)b) * (intScaled ? Math.ScaleB(1.0, -tables.IntShift) : 1.0));
+        Path = _simd ? MxKernelPath.Auto : MxKernelPath.Reference;
+    }
+
+    /// <summary>The packed weight (N = <see cref="MxPackedWeight.Rows"/>, K = <see cref="MxPackedWeight.K"/>).</summary>
+    public MxPackedWeight Weight { get; }
+
+    /// <summary>Weight-only or MX×MX.</summary>
+    public MxGemmMode Mode { get; }
+
+    /// <summary>The path actually used (<see cref="MxKernelPath.Reference"/> when requested or when AVX2/FMA are missing).</summary>
+    public MxKernelPath Path { get; }
+
+    /// <summary>
+    /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
+    /// </summary>
+    public string Implementation => !_simd ? "reference"
+        : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : "reference (no integer form for this format/block size)")
+        : $"avx2 {_kind}";
+
+    /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
+    /// <param name="a">[m, K] row-major.</param>
+    /// <param name="m">Rows of A (0 allowed: nothing is written).</param>
+    /// <param name="bias">[N], or empty for none.</param>
+    /// <param name="y">[m, N] row-major, overwritten.</param>
+    /// <param name="runner">Parallel-for to use (default: <see cref="ThreadPoolRunner.Default"/>).</param>
+    /// <exception cref="ArgumentException">A buffer is too small or bias has the wrong length.</exception>
+    public void Run(ReadOnlySpan<float> a, int m, ReadOnlySpan<float> bias, Span<float> y, IParallelRunner? runner = null)
+    {
+        ValidateM(m);
+        long need = (long)m * Weight.K, needY = (long)m * Weight.Rows;
+        if (a.Length < need) throw new ArgumentException($"A has {a.Length} floats; [{m}, {Weight.K}] needs {need}", nameof(a));
+        if (y.Length < needY) throw new ArgumentException($"Y has {y.Length} floats; [{m}, {Weight.Rows}] needs {needY}", nameof(y));
+        if (!bias.IsEmpty && bias.Length != Weight.Rows)
+            throw new ArgumentException($"bias has {bias.Length} floats; it must be empty or hold N = {Weight.Rows}", nameof(bias));
+        fixed (float* pa = a)
+        fixed (float* pb = bias)
+        fixed (float* py = y)
+            Run(pa, m, bias.IsEmpty ? null : pb, py, runner);
+    }
+
+    /// <summary>Computes Y = A · Wᵀ (+ bias) over raw memory: A [m, K], bias [N] or null, Y [m, N] (e.g. ONNX Runtime tensors).</summary>
+    public void Run(float* a, int m, float* bias, float* y, IParallelRunner? runner = null)
+    {
+        ValidateM(m);
+        if (m == 0) return;
+        if (a == null) throw new ArgumentNullException(nameof(a));
+        if (y == null) throw new ArgumentNullException(nameof(y));
+        runner ??= ThreadPoolRunner.Default;
+        var g = new GemmArgs(Weight, a, m, bias, y, (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _scaleTable[0]), _luts);
+        if (Mode == MxGemmMode.MxMx) RunMxMx(g, runner);
+        else RunWeightOnly(g, runner);
+    }
+
+    private void RunWeightOnly(GemmArgs g, IParallelRunner runner)
+    {
+        int n = Weight.Rows;
+        if (!_simd)
+        {
+            int per = Chunk(n, 8, runner);
+            runner.For(Count(n, per), i => MxGemmReference.WeightOnly(g.W, g.A, g.M, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
+            return;
+        }
+        if (g.M <= WeightOnlyGemv.MaxM)
+        {
+            int per = Chunk(n, 16, runner);
+            runner.For(Count(n, per), i => Gemv(g, i * per, Math.Min(n, (i + 1) * per)));
+            return;
+        }
+        int tiles = Count(n, WeightOnlyTiled.NR);
+        int perTiles = Chunk(tiles, 1, runner);
+        runner.For(Count(tiles, perTiles), i => Tiled(g, i * perTiles, Math.Min(tiles, (i + 1) * perTiles)));
+    }
+
+    private void RunMxMx(GemmArgs g, IParallelRunner runner)
+    {
+        MxPackedWeight w = Weight;
+        int m = g.M, n = w.Rows, nb = w.BlocksPerRow;
+        long codeBytes = (long)m * w.PaddedK, scaleCount = (long)m * nb;
+        if (codeBytes + scaleCount * 5 > int.MaxValue) throw new ArgumentException($"M = {m} is too large for one MX×MX call at K = {w.K}");
+        byte[] rented = ArrayPool<byte>.Shared.Rent((int)(codeBytes + scaleCount * 5 + 4));
+        try
+        {
+            fixed (byte* scratch = rented)
+            {
+                sbyte* codes = (sbyte*)scratch;
+                byte* scaleBytes = scratch + codeBytes;
+                float* actScale = (float*)(((nint)(scaleBytes + scaleCount) + 3) & ~(nint)3);
+                nint pc = (nint)codes, ps = (nint)scaleBytes, pf = (nint)actScale;
+                int rowsPer = Chunk(m, 4, runner);
+                runner.For(Count(m, rowsPer), i =>
+                {
+                    for (int r = i * rowsPer; r < Math.Min(m, (i + 1) * rowsPer); r++)
+                    {
+                        ActivationQuantizer.QuantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (sbyte*)pc + (long)r * w.PaddedK, (byte*)ps + (long)r * nb);
+                        for (int j = 0; j < nb; j++)   // activation codes carry 2^-6 (MXINT8)
+                            ((float*)pf)[(long)r * nb + j] = FormatTables.E8M0[((byte*)ps)[(long)r * nb + j]] * (1f / 64);
+                    }
+                });
+                if (!_mxmxSimd)
+                {
+                    int per = Chunk(n, 8, runner);
+                    runner.For(Count(n, per), i => MxGemmReference.MxMx(w, (sbyte*)pc, (byte*)ps, m, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
+                    return;
+                }
+                int perRows = Chunk(n, MxMxGemm.NR, runner);
+                perRows = (perRows + MxMxGemm.NR - 1) / MxMxGemm.NR * MxMxGemm.NR;
+                runner.For(Count(n, perRows), i => MxMx(g, (sbyte*)pc, (float*)pf, i * perRows, Math.Min(n, (i + 1) * perRows)));
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private void Gemv(in GemmArgs g, int n0, int n1)
+    {
+        switch (_kind)
+        {
+            case DecoderKind.Nibble4: WeightOnlyGemv.Run<Nibble4Decoder>(g, n0, n1); break;
+            case DecoderKind.Int8: WeightOnlyGemv.Run<Int8Decoder>(g, n0, n1); break;
+            case DecoderKind.Six6Int: WeightOnlyGemv.Run<Six6IntDecoder>(g, n0, n1); break;
+            case DecoderKind.Byte8Gather: WeightOnlyGemv.Run<Byte8GatherDecoder>(g, n0, n1); break;
+            case DecoderKind.Six6Gather: WeightOnlyGemv.Run<Six6GatherDecoder>(g, n0, n1); break;
+            default: WeightOnlyGemv.Run<ScalarFallbackDecoder>(g, n0, n1); break;
+        }
+    }
+
+    private void Tiled(in GemmArgs g, int t0, int t1)
+    {
+        switch (_kind)
+        {
+            case DecoderKind.Nibble4: WeightOnlyTiled.Run<Nibble4Decoder>(g, t0, t1); break;
+            case DecoderKind.Int8: WeightOnlyTiled.Run<Int8Decoder>(g, t0, t1); break;
+            case DecoderKind.Six6Int: WeightOnlyTiled.Run<Six6IntDecoder>(g, t0, t1); break;
+            case DecoderKind.Byte8Gather: WeightOnlyTiled.Run<Byte8GatherDecoder>(g, t0, t1); break;
+            case DecoderKind.Six6Gather: WeightOnlyTiled.Run<Six6GatherDecoder>(g, t0, t1); break;
+            default: WeightOnlyTiled.Run<ScalarFallbackDecoder>(g, t0, t1); break;
+        }
+    }
+
+    private void MxMx(in GemmArgs g, sbyte* codes, float* actScale, int n0, int n1)
+    {
+        int scratchBytes = MxMxGemm.NR * Weight.PaddedK;
+        // Decoded int8 weight rows: on the stack up to 64 KiB (K ≤ 16384), pooled beyond.
+        if (_kind == DecoderKind.Int8 || scratchBytes <= 65536)
+        {
+            sbyte* s = stackalloc sbyte[_kind == DecoderKind.Int8 ? 1 : scratchBytes];
+            MxMxDispatch(g, codes, actScale, n0, n1, s);
+            return;
+        }
+        byte[] rented = ArrayPool<byte>.Shared.Rent(scratchBytes);
+        try
+        {
+            fixed (byte* s = rented) MxMxDispatch(g, codes, actScale, n0, n1, (sbyte*)s);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private void MxMxDispatch(in GemmArgs g, sbyte* codes, float* actScale, int n0, int n1, sbyte* scratch)
+    {
+        switch (_kind)
+        {
+            case DecoderKind.Nibble4: MxMxGemm.Run<Nibble4Decoder>(g, codes, actScale, n0, n1, scratch); break;
+            case DecoderKind.Int8: MxMxGemm.Run<Int8Decoder>(g, codes, actScale, n0, n1, scratch); break;
+            case DecoderKind.Six6Int: MxMxGemm.Run<Six6IntDecoder>(g, codes, actScale, n0, n1, scratch); break;
+            default: throw new InvalidOperationException($"no integer MX×MX kernel for {_kind}");
+        }
+    }
+
+    private static DecoderKind ChooseDecoder(MxPackedWeight w, FormatTables t)
+    {
+        if (w.BlockSize % 32 != 0 || w.Format.Kind == MxElementKind.SharedMicroExponent) return DecoderKind.Scalar;
+        return (w.Format.ElementBits, t.IntShift >= 0) switch
+        {
+            (4, true) => DecoderKind.Nibble4,
+            (8, true) => DecoderKind.Int8,
+            (6, true) when IsSignMagnitude(t) => DecoderKind.Six6Int,
+            (8, false) => DecoderKind.Byte8Gather,
+            (6, _) => DecoderKind.Six6Gather,
+            _ => DecoderKind.Scalar,
+        };
+    }
+
+    // The 6-bit int decoder looks up magnitudes and applies the top bit as a sign.
+    private static bool IsSignMagnitude(FormatTables t)
+    {
+        for (int c = 0; c < 32; c++)
+            if (t.Ints[c + 32] != -t.Ints[c]) return false;
+        return true;
+    }
+
+    private static void ValidateM(int m)
+    {
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "M must be ≥ 0");
+    }
+
+    // Work split: about 4 items per thread (load balance on a shared machine), never below a minimum grain.
+    private static int Chunk(int total, int grain, IParallelRunner runner) =>
+        Math.Max(grain, (total + runner.DegreeOfParallelism * 4 - 1) / (runner.DegreeOfParallelism * 4));
+
+    private static int Count(int total, int per) => (total + per - 1) / per;
+}

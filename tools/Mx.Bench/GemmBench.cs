@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using Mx.Runtime.Formats;
+using Mx.Runtime.Kernels;
+
+namespace Mx.Bench;
+
+/// <summary>One timed kernel configuration (median over repeats).</summary>
+/// <param name="Kind">"weight-only", "mx×mx" or "memcpy".</param>
+/// <param name="Format">MX format name (empty for memcpy).</param>
+/// <param name="M">Rows of A.</param>
+/// <param name="K">Reduction length.</param>
+/// <param name="N">Output features.</param>
+/// <param name="MedianMs">Median wall time of one call, milliseconds.</param>
+/// <param name="WeightGBps">Packed weight bytes (elements + scales) / time; for memcpy, bytes copied / time.</param>
+/// <param name="Gflops">2·M·N·K / time.</param>
+/// <param name="Implementation">The kernel path that ran.</param>
+public sealed record GemmBenchResult(string Kind, string Format, int M, int K, int N, double MedianMs, double WeightGBps, double Gflops, string Implementation)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Kind == "memcpy"
+        ? $"memcpy {WeightGBps / 1e0:F1} GB/s ({K / 1048576} MiB, {MedianMs:F2} ms)"
+        : $"{Kind,-11} {Format,-11} M={M,-4} K={K,-6} N={N,-6} {MedianMs,9:F3} ms {WeightGBps,7:F1} GB/s {Gflops,7:F1} GFLOP/s  [{Implementation}]";
+}
+
+/// <summary>Settings of <see cref="GemmBench"/>.</summary>
+public sealed class GemmBenchOptions
+{
+    /// <summary>Formats to time.</summary>
+    public IReadOnlyList<string> Formats { get; init; } = ["mxfp4_e2m1", "mxint8"];
+    /// <summary>Rows of A.</summary>
+    public IReadOnlyList<int> Ms { get; init; } = [1, 16, 128];
+    /// <summary>(K, N) weight shapes (LLaMA-7B-like projections).</summary>
+    public IReadOnlyList<(int K, int N)> Shapes { get; init; } = [(4096, 4096), (4096, 11008), (11008, 4096)];
+    /// <summary>Modes to time.</summary>
+    public IReadOnlyList<MxGemmMode> Modes { get; init; } = [MxGemmMode.WeightOnly, MxGemmMode.MxMx];
+    /// <summary>Timed calls per configuration (at least; more while under <see cref="MinMillis"/>).</summary>
+    public int Repeats { get; init; } = 7;
+    /// <summary>Keep repeating until this much time was spent per configuration.</summary>
+    public double MinMillis { get; init; } = 300;
+    /// <summary>Parallel runner (default: thread pool, one thread per logical processor).</summary>
+    public IParallelRunner Runner { get; init; } = ThreadPoolRunner.Default;
+    /// <summary>Bytes copied by the memory-bandwidth reference.</summary>
+    public int CopyBytes { get; init; } = 256 << 20;
+}
+
+/// <summary>
+/// Kernel micro-benchmark: weight-only and MX×MX GEMM over random packed weights, plus a large memory copy as the
+/// bandwidth yardstick measured in the same run (GEMV at M = 1 should approach it in weight GB/s).
+/// </summary>
+public static class GemmBench
+{
+    /// <summary>Runs every configuration of <paramref name="options"/>; <paramref name="log"/> gets each result as it is measured.</summary>
+    public static IReadOnlyList<GemmBenchResult> Run(GemmBenchOptions? options = null, Action<string>? log = null)
+    {
+        options ??= new GemmBenchOptions();
+        var results = new List<GemmBenchResult>();
+        void Add(GemmBenchResult r) { results.Add(r); log?.Invoke(r.ToString()); }
+        Add(MemCopy(options));
+        var rng = new Random(12345);
+        foreach (string name in options.Formats)
+        {
+            MxFormat f = MxFormats.Parse(name);
+            foreach (var (k, n) in options.Shapes)
+            {
+                using var w = RandomWeight(rng, f, n, k);
+                long weightBytes = MxPackedWeight.ElementsLength(f, n, k, f.DefaultBlockSize) + MxPackedWeight.ScalesLength(n, k, f.DefaultBlockSize);
+                foreach (int m in options.Ms)
+                {
+                    var a = new float[m * k];
+                    for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+                    var y = new float[m * n];
+                    foreach (var mode in options.Modes)
+                    {
+                        var kernel = new MxMatMulKernel(w, mode);
+                        double ms = Median(options, () => kernel.Run(a, m, ReadOnlySpan<float>.Empty, y, options.Runner));
+                        Add(new GemmBenchResult(mode == MxGemmMode.MxMx ? "mx×mx" : "weight-only", f.Name, m, k, n, ms,
+                            weightBytes / ms / 1e6, 2.0 * m * n * k / ms / 1e6, kernel.Implementation));
+                    }
+                }
+            }
+        }
+        return results;
+    }
+
+    private static GemmBenchResult MemCopy(GemmBenchOptions o)
+    {
+        var src = GC.AllocateUninitializedArray<byte>(o.CopyBytes);
+        var dst = GC.AllocateUninitializedArray<byte>(o.CopyBytes);
+        new Random(1).NextBytes(src);
+        double ms = Median(o, () => src.AsSpan().CopyTo(dst));
+        return new GemmBenchResult("memcpy", "", 0, o.CopyBytes, 0, ms, o.CopyBytes / ms / 1e6, 0, "Span.CopyTo");
+    }
+
+    private static double Median(GemmBenchOptions o, Action call)
+    {
+        call();   // warm-up: JIT, page faults, pool growth
+        var times = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (times.Count < o.Repeats || (total.Elapsed.TotalMilliseconds < o.MinMillis && times.Count < 1000))
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            call();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>Random valid packed data: random codes (NaN codes of FP8 avoided), scales near 2^0.</summary>
+    private static MxPackedWeight RandomWeight(Random rng, MxFormat f, int n, int k)
+    {
+        int bs = f.DefaultBlockSize;
+        var elements = new byte[MxPackedWeight.ElementsLength(f, n, k, bs)];
+        var scales = new byte[MxPackedWeight.ScalesLength(n, k, bs)];
+        var micro = f.Kind == MxElementKind.SharedMicroExponent ? new byte[scales.Length] : [];
+        rng.NextBytes(elements);
+        if (f.ElementBits == 8 && f.Kind == MxElementKind.Float)
+            for (int i = 0; i < elements.Length; i++) elements[i] &= 0xBF;   // clear the top exponent bit: no NaN/Inf codes
+        for (int i = 0; i < scales.Length; i++) scales[i] = (byte)rng.Next(120, 134);
+        return new MxPackedWeight(f, n, k, bs, elements, scales, micro);
+    }
+}
