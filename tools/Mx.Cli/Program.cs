@@ -21,6 +21,7 @@ public static class Program
                      RunCommand.Create(),
                      TensorCommand.Create(),
                      BenchCommand.Create(),
+                     QuantizeCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

@@ -50,8 +50,14 @@ internal static class OpsetUpgrade
             case var op when Reduce18.Contains(op) && Crosses(from, target, 18):
                 edits.Add(() => AttributeToInput(model, graph, node, "axes", 1, TensorElementType.Int64));
                 break;
-            case "Split" when Crosses(from, target, 13):
-                edits.Add(() => AttributeToInput(model, graph, node, "split", 1, TensorElementType.Int64));
+            case "Split" when Crosses(from, target, 13) || Crosses(from, target, 18):
+                edits.Add(() =>
+                {
+                    if (from < 13) AttributeToInput(model, graph, node, "split", 1, TensorElementType.Int64);
+                    // From 18 an equal split must say how many parts it makes.
+                    if (target >= 18 && (node.Input.Count < 2 || node.Input[1].Length == 0) && node.Attribute.All(a => a.Name != "num_outputs"))
+                        node.Attribute.Add(GraphEdits.Int("num_outputs", node.Output.Count));
+                });
                 break;
             case "Slice" when Crosses(from, target, 10):
                 edits.Add(() =>
@@ -147,8 +153,12 @@ internal static class RankInference
         {
             case "Flatten" or "Gemm":
                 return 2;
-            case "Reshape" when graph.FindConstant(node.Input[1]) is { } shape:
-                return (int)shape.Shape.Aggregate(1L, (a, b) => a * b);
+            case "Shape":
+                return 1;
+            case "Reshape":
+                return Length(graph, node.Input[1], depth + 1);
+            case "Conv" or "MaxPool" or "AveragePool" or "GlobalAveragePool" or "GlobalMaxPool" or "LRN" or "InstanceNormalization":
+                return Rank(graph, node.Input[0], depth + 1);
             case "MatMul":
                 return Rank(graph, node.Input[0], depth + 1) is int ra && Rank(graph, node.Input[1], depth + 1) is int rb ? Math.Max(ra, rb) : null;
             case var op when Elementwise.Contains(op):
@@ -161,6 +171,52 @@ internal static class RankInference
                 }
                 return r;
         }
+        return null;
+    }
+
+    /// <summary>The number of elements of a 1-D shape-like value (a constant, Shape of a value of known rank, Concat, Slice, Cast of those).</summary>
+    private static int? Length(OnnxGraph graph, string value, int depth)
+    {
+        if (depth > 64) return null;
+        if (graph.FindConstant(value) is { } c) return c.Shape.Length == 1 ? (int)c.Shape[0] : c.Shape.Length == 0 ? 1 : null;
+        var node = graph.Producer(value);
+        switch (node?.OpType)
+        {
+            case "Shape" when node.Attribute.Count == 0:
+                return Rank(graph, node.Input[0], depth + 1);
+            case "Cast" or "Identity":
+                return Length(graph, node.Input[0], depth + 1);
+            case "Unsqueeze":
+                return Rank(graph, node.Input[0], depth + 1) == 0 ? 1 : null;
+            case "Concat":
+            {
+                int total = 0;
+                foreach (string input in node.Input)
+                {
+                    if (Length(graph, input, depth + 1) is not int l) return null;
+                    total += l;
+                }
+                return total;
+            }
+            case "Slice":
+            {
+                if (Length(graph, node.Input[0], depth + 1) is not int n) return null;
+                long? start = Single(graph, node, "starts", 1), end = Single(graph, node, "ends", 2);
+                if (start is null || end is null) return null;
+                long s = Math.Clamp(start.Value < 0 ? start.Value + n : start.Value, 0, n);
+                long e = Math.Clamp(end.Value < 0 ? end.Value + n : end.Value, 0, n);
+                return (int)Math.Max(0, e - s);
+            }
+        }
+        return null;
+    }
+
+    // A one-element Slice parameter, from the attribute (before opset 10) or a constant input.
+    private static long? Single(OnnxGraph graph, Proto.NodeProto node, string attribute, int input)
+    {
+        if (node.Attribute.FirstOrDefault(a => a.Name == attribute) is { } a) return a.Ints.Count == 1 ? a.Ints[0] : null;
+        if (node.Input.Count > input && graph.FindConstant(node.Input[input]) is { } c && c.Shape.Aggregate(1L, (x, y) => x * y) == 1)
+            return (long)graph.Model.ReadFloat32(c.Tensor)[0];
         return null;
     }
 

@@ -9,11 +9,11 @@ namespace Mx.Onnx.Quantization;
 /// <param name="InputIndex">Which input of the node is the weight.</param>
 public sealed record WeightUse(OnnxGraph Graph, NodeProto Node, int InputIndex)
 {
-    /// <summary>The node's operator type.</summary>
-    public string Op => Node.OpType;
+    /// <summary>The node's operator type when the use was found (rewriting may change the node's own).</summary>
+    public string Op { get; } = Node.OpType;
 
     /// <summary>The node's name, or its first output when it has none (for messages and metadata).</summary>
-    public string NodeName => Node.Name.Length > 0 ? Node.Name : Node.Output.FirstOrDefault() ?? "";
+    public string NodeName { get; } = Node.Name.Length > 0 ? Node.Name : Node.Output.FirstOrDefault() ?? "";
 }
 
 /// <summary>
