@@ -141,9 +141,21 @@ internal static class RankInference
         "LeakyRelu", "HardSigmoid", "HardSwish", "Exp", "Abs", "Neg", "Sqrt", "Pow", "Softmax",
     };
 
+    // Ranks found so far, per graph: residual networks reach the same value along many paths.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<OnnxGraph, Dictionary<string, int?>> Memo = new();
+
     public static int? Rank(OnnxGraph graph, string value, int depth = 0)
     {
-        if (depth > 64) return null;
+        var memo = Memo.GetOrCreateValue(graph);
+        if (memo.TryGetValue(value, out int? known)) return known;
+        int? rank = Compute(graph, value, depth);
+        memo[value] = rank;
+        return rank;
+    }
+
+    private static int? Compute(OnnxGraph graph, string value, int depth)
+    {
+        if (depth > 2000) return null;
         foreach (var v in graph.Proto.Input.Concat(graph.Proto.ValueInfo).Concat(graph.Proto.Output))
             if (v.Name == value && v.Type?.TensorType?.Shape is { } s) return s.Dim.Count;
         if (graph.FindConstant(value) is { } c) return c.Shape.Length;
@@ -177,7 +189,7 @@ internal static class RankInference
     /// <summary>The number of elements of a 1-D shape-like value (a constant, Shape of a value of known rank, Concat, Slice, Cast of those).</summary>
     private static int? Length(OnnxGraph graph, string value, int depth)
     {
-        if (depth > 64) return null;
+        if (depth > 2000) return null;
         if (graph.FindConstant(value) is { } c) return c.Shape.Length == 1 ? (int)c.Shape[0] : c.Shape.Length == 0 ? 1 : null;
         var node = graph.Producer(value);
         switch (node?.OpType)
