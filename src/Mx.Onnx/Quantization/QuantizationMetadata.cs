@@ -35,7 +35,8 @@ public static class QuantizationMetadata
             ["skipped"] = new JsonArray(skipped.Select(s => (JsonNode?)new JsonObject { ["name"] = s.Name, ["op"] = s.Op, ["reason"] = s.Reason }).ToArray()),
             ["notes"] = new JsonArray(notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
         };
-        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+        // Relaxed escaping keeps quotes and non-ASCII names readable in the model file (it is still valid JSON).
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     private static JsonNode Tensor(QuantizedTensorRecord t) => new JsonObject
