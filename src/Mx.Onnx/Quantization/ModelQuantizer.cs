@@ -87,9 +87,9 @@ public static class ModelQuantizer
         if (ctx.UsesMxDomain && model.OpsetVersion(MxOps.DomainName) is null)
             model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MxOps.DomainName, Version = MxOps.DomainVersion });
 
-        string json = QuantizationMetadata.ToJson(options, records, skipped, notes);
-        QuantizationMetadata.Set(model.Proto, QuantizationMetadata.ToolKey, QuantizationMetadata.Tool);
-        QuantizationMetadata.Set(model.Proto, QuantizationMetadata.QuantizationKey, json);
+        string json = QuantizationMetadataWriter.ToJson(options, records, skipped, notes);
+        QuantizationMetadataWriter.Set(model.Proto, QuantizationMetadata.ToolKey, QuantizationMetadataWriter.Tool);
+        QuantizationMetadataWriter.Set(model.Proto, QuantizationMetadata.Key, json);
         model.Refresh();
         return new QuantizationResult { Options = options, Tensors = records, Skipped = skipped, Notes = notes, MetadataJson = json };
     }

@@ -1,3 +1,4 @@
+using Mx.Onnx.Quantization;
 using Mx.Onnx.Tensors;
 using Mx.Runtime;
 using Mx.Runtime.Formats;

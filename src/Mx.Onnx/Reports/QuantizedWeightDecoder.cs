@@ -1,3 +1,4 @@
+using Mx.Onnx.Quantization;
 using Mx.Onnx.Graph;
 using Mx.Onnx.Tensors;
 using Mx.Runtime;

@@ -108,7 +108,7 @@ internal static class QuantizeHarness
 
     /// <summary>The parsed mx.quantization metadata of a saved model.</summary>
     public static JsonDocument Metadata(ModelProto proto) =>
-        JsonDocument.Parse(proto.MetadataProps.Single(p => p.Key == QuantizationMetadata.QuantizationKey).Value);
+        JsonDocument.Parse(proto.MetadataProps.Single(p => p.Key == QuantizationMetadata.Key).Value);
 
     /// <summary>Every initializer of every graph, and Constant-node tensors under their output names.</summary>
     public static Dictionary<string, TensorProto> AllConstants(ModelProto proto)

@@ -1,3 +1,4 @@
+using Mx.Onnx.Quantization;
 using System.Text.Json;
 using Mx.Onnx.Reports;
 using Mx.Runtime;

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Mx.Onnx;
 using Mx.Onnx.Quantization;
+using Mx.Onnx.Reports;
 using Mx.Runtime.Formats;
 using Spectre.Console;
 
@@ -31,7 +32,7 @@ public static class QuantizeCommand
         var ops = new Option<string>("--ops") { Description = "Operators whose weights are quantized", DefaultValueFactory = _ => string.Join(",", QuantizationOptions.SupportedOps) };
         var exclude = new Option<string[]>("--exclude") { Description = "Leave weights whose name matches this regular expression (repeatable)", AllowMultipleArgumentsPerToken = false };
         var minElements = new Option<long>("--min-elements") { Description = "Leave weights with fewer elements", DefaultValueFactory = _ => 1024 };
-        var report = new Option<string?>("--report") { Description = "Write a quantization report (HTML or JSON) to this path" };
+        var report = new Option<string?>("--report") { Description = "Write a quantization report to this path (.md, .json or .html)" };
         var data = new Option<string?>("--data") { Description = "Folder of .npy inputs the report runs both models on" };
         var force = new Option<bool>("--force") { Description = "Quantize a model that already holds quantization ops" };
         var threshold = new Option<long?>("--external-data-threshold") { Description = "Tensors above this many bytes go to OUT.onnx.data (default: where they were; 1 KiB if the model would pass 2 GiB)" };
@@ -58,6 +59,9 @@ public static class QuantizeCommand
             string? reportPath = ctx.Get(report), dataDir = ctx.Get(data);
             if (dataDir != null && reportPath == null) throw new CliException("--data needs --report", 2);
             if (dataDir != null && !Directory.Exists(dataDir)) throw new CliException($"--data folder not found: {dataDir}", 2);
+            // Checked before any work so a bad report path never leaves a quantized model without its report.
+            if (reportPath != null && !QuantizationReportWriter.Extensions.Contains(Path.GetExtension(reportPath).ToLowerInvariant()))
+                throw new CliException($"--report {reportPath}: the extension must be one of {string.Join(", ", QuantizationReportWriter.Extensions)}", 2);
             if (!File.Exists(inPath)) throw new CliException($"model file not found: {inPath}");
             if (Path.GetFullPath(inPath) == Path.GetFullPath(outPath)) throw new CliException($"{outPath}: the output would overwrite the input model; choose another path", 2);
 
@@ -88,11 +92,9 @@ public static class QuantizeCommand
     private static string Mib(long bytes) => (bytes / 1048576.0).ToString("F2", CultureInfo.InvariantCulture) + " MiB";
 
     // Reports are produced by Mx.Onnx.Reports, which lives on another branch: the lead connects it at merge.
-    private static void WriteReport(string original, string output, string reportPath, string? dataDir)
-    {
-        _ = (original, output, reportPath, dataDir);
-        throw new CliException("--report is not available in this build yet"); // wired to Mx.Onnx.Reports at merge
-    }
+    /// <summary>The report reads both files back, so it describes what the output really holds.</summary>
+    private static void WriteReport(string original, string output, string reportPath, string? dataDir) =>
+        QuantizationReportWriter.Write(QuantizationReport.Create(original, output, dataDir), reportPath);
 
     private static QuantizationResult WithProgress(CliContext ctx, Func<IProgress<QuantizationProgress>?, QuantizationResult> run)
     {
