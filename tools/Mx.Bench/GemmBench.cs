@@ -39,6 +39,8 @@ public sealed class GemmBenchOptions
     public double MinMillis { get; init; } = 300;
     /// <summary>Parallel runner (default: thread pool, one thread per logical processor).</summary>
     public IParallelRunner Runner { get; init; } = ThreadPoolRunner.Default;
+    /// <summary>Also time a plain fp32 GEMV (TensorPrimitives.Dot per weight row, same runner) as the M = 1 baseline.</summary>
+    public bool Fp32GemvBaseline { get; init; } = true;
     /// <summary>Bytes copied by the memory-bandwidth reference.</summary>
     public int CopyBytes { get; init; } = 256 << 20;
 }
@@ -63,6 +65,7 @@ public static class GemmBench
             foreach (var (k, n) in options.Shapes)
             {
                 using var w = RandomWeight(rng, f, n, k);
+                if (options.Fp32GemvBaseline && options.Ms.Contains(1)) Add(Fp32Gemv(options, rng, k, n));
                 long weightBytes = MxPackedWeight.ElementsLength(f, n, k, f.DefaultBlockSize) + MxPackedWeight.ScalesLength(n, k, f.DefaultBlockSize);
                 foreach (int m in options.Ms)
                 {
@@ -89,6 +92,24 @@ public static class GemmBench
         new Random(1).NextBytes(src);
         double ms = Median(o, () => src.AsSpan().CopyTo(dst));
         return new GemmBenchResult("memcpy", "", 0, o.CopyBytes, 0, ms, o.CopyBytes / ms / 1e6, 0, "Span.CopyTo");
+    }
+
+    // fp32 weights [N, K], one dot product per row: what an unquantized GEMV costs (weight traffic 4 bytes/element).
+    private static GemmBenchResult Fp32Gemv(GemmBenchOptions o, Random rng, int k, int n)
+    {
+        var w = GC.AllocateUninitializedArray<float>(n * k);
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() - 0.5);
+        var a = new float[k];
+        for (int i = 0; i < k; i++) a[i] = (float)(rng.NextDouble() - 0.5);
+        var y = new float[n];
+        int per = Math.Max(16, n / (o.Runner.DegreeOfParallelism * 4));
+        void Call() => o.Runner.For((n + per - 1) / per, i =>
+        {
+            for (int r = i * per; r < Math.Min(n, (i + 1) * per); r++)
+                y[r] = System.Numerics.Tensors.TensorPrimitives.Dot<float>(a, w.AsSpan(r * k, k));
+        });
+        double ms = Median(o, Call);
+        return new GemmBenchResult("fp32-gemv", "fp32", 1, k, n, ms, 4.0 * n * k / ms / 1e6, 2.0 * n * k / ms / 1e6, "TensorPrimitives.Dot per row");
     }
 
     private static double Median(GemmBenchOptions o, Action call)

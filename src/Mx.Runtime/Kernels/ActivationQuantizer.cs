@@ -35,4 +35,22 @@ internal static unsafe class ActivationQuantizer
                 q[i] = (sbyte)Math.Clamp(Math.Round(a[k0 + i] * mul, MidpointRounding.ToEven), -127, 127);
         }
     }
+
+    /// <summary>
+    /// Reorders each 32-code chunk to even elements then odd elements: the order in which a 4-bit weight decoder
+    /// yields values without interleaving nibbles (see <see cref="IBlock32Decoder.SplitOrder"/>).
+    /// </summary>
+    public static void SplitEvenOdd(sbyte* codes, int count)
+    {
+        sbyte* t = stackalloc sbyte[32];
+        for (int c = 0; c + 32 <= count; c += 32)
+        {
+            for (int i = 0; i < 32; i++) t[i] = codes[c + i];
+            for (int i = 0; i < 16; i++)
+            {
+                codes[c + i] = t[2 * i];
+                codes[c + 16 + i] = t[2 * i + 1];
+            }
+        }
+    }
 }

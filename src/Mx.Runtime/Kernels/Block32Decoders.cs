@@ -47,6 +47,16 @@ internal unsafe interface IBlock32Decoder
     /// <summary>The 32 values · 2^IntShift as int8, element order.</summary>
     static abstract Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l);
 
+    /// <summary>
+    /// Whether <see cref="DecodeInt8Dot"/> yields the 32 values in "split" order (even elements, then odd ones) rather
+    /// than element order; the MX×MX kernel then stores the activation codes of each 32-element chunk in the same order.
+    /// A dot product does not care about order, and the split order saves the nibble interleave.
+    /// </summary>
+    static abstract bool SplitOrder { get; }
+
+    /// <summary>The 32 int8 values for dot products, in <see cref="SplitOrder"/> order.</summary>
+    static abstract Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l);
+
     /// <summary>The 32 values (integer formats: · 2^IntShift) as 4 × 8 floats, element order.</summary>
     static abstract void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3);
 }
@@ -122,6 +132,18 @@ internal readonly unsafe struct Nibble4Decoder : IBlock32Decoder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => Avx2.Shuffle(l.Lut0, Simd.Unpack4(p).AsSByte());
 
+    public static bool SplitOrder => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l)
+    {
+        // The 16 bytes in both lanes; the high lane shifted right by 4 bits: low lane = even elements (low nibbles),
+        // high lane = odd elements (high nibbles). 3 instructions instead of 5, then one pshufb.
+        Vector256<ulong> x = Avx2.BroadcastVector128ToVector256((ulong*)p);
+        x = Avx2.ShiftRightLogicalVariable(x, Vector256.Create(0ul, 0ul, 4ul, 4ul));
+        return Avx2.Shuffle(l.Lut0, Avx2.And(x.AsByte(), Vector256.Create((byte)0x0F)).AsSByte());
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
@@ -135,6 +157,11 @@ internal readonly unsafe struct Int8Decoder : IBlock32Decoder
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => Avx.LoadVector256((sbyte*)p);
+
+    public static bool SplitOrder => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => DecodeInt8(p, l);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
@@ -167,6 +194,11 @@ internal readonly unsafe struct Six6IntDecoder : IBlock32Decoder
         return Avx2.Sign(mag, Avx2.Or(neg, Vector256.Create((sbyte)1)));   // −1 where the sign bit is set, +1 elsewhere
     }
 
+    public static bool SplitOrder => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => DecodeInt8(p, l);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
@@ -178,6 +210,8 @@ internal readonly unsafe struct Byte8GatherDecoder : IBlock32Decoder
     public static int Bytes32 => 32;
     public static bool IsInteger => false;
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
@@ -190,6 +224,8 @@ internal readonly unsafe struct Six6GatherDecoder : IBlock32Decoder
     public static int Bytes32 => 24;
     public static bool IsInteger => false;
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
@@ -202,6 +238,8 @@ internal readonly unsafe struct ScalarFallbackDecoder : IBlock32Decoder
     public static int Bytes32 => 0;
     public static bool IsInteger => false;
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         throw new NotSupportedException();
 }

@@ -145,12 +145,14 @@ public sealed unsafe class MxMatMulKernel
                 byte* scaleBytes = scratch + codeBytes;
                 float* actScale = (float*)(((nint)(scaleBytes + scaleCount) + 3) & ~(nint)3);
                 nint pc = (nint)codes, ps = (nint)scaleBytes, pf = (nint)actScale;
+                bool splitOrder = _mxmxSimd && _kind == DecoderKind.Nibble4;   // Nibble4Decoder.SplitOrder
                 int rowsPer = Chunk(m, 4, runner);
                 runner.For(Count(m, rowsPer), i =>
                 {
                     for (int r = i * rowsPer; r < Math.Min(m, (i + 1) * rowsPer); r++)
                     {
                         ActivationQuantizer.QuantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (sbyte*)pc + (long)r * w.PaddedK, (byte*)ps + (long)r * nb);
+                        if (splitOrder) ActivationQuantizer.SplitEvenOdd((sbyte*)pc + (long)r * w.PaddedK, w.PaddedK);
                         for (int j = 0; j < nb; j++)   // activation codes carry 2^-6 (MXINT8)
                             ((float*)pf)[(long)r * nb + j] = FormatTables.E8M0[((byte*)ps)[(long)r * nb + j]] * (1f / 64);
                     }
