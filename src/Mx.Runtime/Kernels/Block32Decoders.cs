@@ -13,6 +13,8 @@ internal readonly unsafe struct DecodeLuts
     public readonly Vector256<sbyte> Lut1;
     /// <summary>code → float table for gather decoders.</summary>
     public readonly float* Floats;
+    /// <summary>4-bit integer formats: pshufb tables of the high / low byte of each int value as bfloat16 (exact for |v| ≤ 256).</summary>
+    public readonly Vector256<byte> Bf16Hi, Bf16Lo;
 
     public DecodeLuts(FormatTables t)
     {
@@ -29,6 +31,17 @@ internal readonly unsafe struct DecodeLuts
         }
         Lut0 = Vector256.Create(l0);
         Lut1 = Vector256.Create(l1);
+        if (n != 16) return;
+        var hi = new byte[32];
+        var lo = new byte[32];
+        for (int i = 0; i < 32; i++)
+        {
+            int bits = BitConverter.SingleToInt32Bits(ints[i % 16]);
+            hi[i] = (byte)(bits >> 24);
+            lo[i] = (byte)(bits >> 16);
+        }
+        Bf16Hi = Vector256.Create(hi);
+        Bf16Lo = Vector256.Create(lo);
     }
 }
 

@@ -119,6 +119,11 @@ public sealed unsafe class MxMatMulKernel
             runner.For(Count(n, per), i => MxGemmReference.WeightOnly(g.W, g.A, g.M, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
             return;
         }
+        if (g.M <= WeightOnlyGemv.MaxM && _kind == DecoderKind.Nibble4)
+        {
+            RunNibble4Gemv(g, runner);
+            return;
+        }
         if (g.M <= WeightOnlyGemv.MaxM)
         {
             int per = Chunk(n, 16, runner);
@@ -128,6 +133,26 @@ public sealed unsafe class MxMatMulKernel
         int tiles = Count(n, WeightOnlyTiled.NR);
         int perTiles = Chunk(tiles, 1, runner);
         runner.For(Count(tiles, perTiles), i => Tiled(g, i * perTiles, Math.Min(tiles, (i + 1) * perTiles)));
+    }
+
+    private static void RunNibble4Gemv(GemmArgs g, IParallelRunner runner)
+    {
+        int n = g.W.Rows, k32 = (g.W.K + 31) & ~31;
+        float[] rented = ArrayPool<float>.Shared.Rent(g.M * k32);
+        try
+        {
+            fixed (float* aPerm = rented)
+            {
+                for (int r = 0; r < g.M; r++) Nibble4Gemv.PermuteA(g.A + (long)r * g.W.K, g.W.K, aPerm + (long)r * k32);
+                nint pa = (nint)aPerm;
+                int per = Chunk(n, 16, runner);
+                runner.For(Count(n, per), i => Nibble4Gemv.Run(g, (float*)pa, i * per, Math.Min(n, (i + 1) * per)));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
     }
 
     private void RunMxMx(GemmArgs g, IParallelRunner runner)
