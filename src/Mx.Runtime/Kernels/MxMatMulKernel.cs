@@ -73,7 +73,7 @@ public sealed unsafe class MxMatMulKernel
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
-        : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : "reference (no integer form for this format/block size)")
+        : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
         : $"avx2 {_kind}";
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
@@ -157,6 +157,11 @@ public sealed unsafe class MxMatMulKernel
 
     private void RunMxMx(GemmArgs g, IParallelRunner runner)
     {
+        if (_simd && !_mxmxSimd)
+        {
+            RunMxMxViaDequantizedActivations(g, runner);
+            return;
+        }
         MxPackedWeight w = Weight;
         int m = g.M, n = w.Rows, nb = w.BlocksPerRow;
         long codeBytes = (long)m * w.PaddedK, scaleCount = (long)m * nb;
@@ -196,6 +201,34 @@ public sealed unsafe class MxMatMulKernel
         finally
         {
             ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    // MX×MX for weights without an integer form: quantize A to MXINT8, write back the exact values it stands for,
+    // and run the weight-only kernels on them (same products; only the fp32 accumulation order differs).
+    private void RunMxMxViaDequantizedActivations(GemmArgs g, IParallelRunner runner)
+    {
+        MxPackedWeight w = Weight;
+        long count = (long)g.M * w.K;
+        if (count > int.MaxValue) throw new ArgumentException($"M = {g.M} is too large for one MX×MX call at K = {w.K}");
+        float[] rented = ArrayPool<float>.Shared.Rent((int)count);
+        try
+        {
+            fixed (float* aq = rented)
+            {
+                nint pq = (nint)aq;
+                int rowsPer = Chunk(g.M, 4, runner);
+                runner.For(Count(g.M, rowsPer), i =>
+                {
+                    for (int r = i * rowsPer; r < Math.Min(g.M, (i + 1) * rowsPer); r++)
+                        ActivationQuantizer.QuantizeDequantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (float*)pq + (long)r * w.K);
+                });
+                RunWeightOnly(new GemmArgs(w, aq, g.M, g.Bias, g.Y, g.ScaleTable, g.Luts), runner);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
         }
     }
 
