@@ -39,6 +39,39 @@ internal static unsafe class Fp8Arith
     }
 }
 
+/// <summary>MXFP6 E3M2 by the same arithmetic on unpacked 6-bit codes (no special values).</summary>
+internal readonly unsafe struct E3M2Decoder : IBlock32Decoder
+{
+    public static int Bytes32 => 24;
+    public static bool IsInteger => false;
+    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+    {
+        Vector256<byte> c = Simd.Unpack6(p);
+        Vector128<byte> lo = c.GetLower(), hi = c.GetUpper();
+        f0 = Decode(Avx2.ConvertToVector256Int32(lo));
+        f1 = Decode(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8)));
+        f2 = Decode(Avx2.ConvertToVector256Int32(hi));
+        f3 = Decode(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8)));
+    }
+
+    // s.eee.mm, bias 3: normals rebias by 124 in the fp32 exponent, subnormals are m · 2^-4.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Decode(Vector256<int> x)
+    {
+        Vector256<int> em = Avx2.And(x, Vector256.Create(0x1F));
+        Vector256<int> sign = Avx2.ShiftLeftLogical(Avx2.And(x, Vector256.Create(0x20)), 26);
+        Vector256<float> normal = Avx2.Add(Avx2.ShiftLeftLogical(em, 21), Vector256.Create(124 << 23)).AsSingle();
+        Vector256<float> sub = Avx.Multiply(Avx.ConvertToVector256Single(em), Vector256.Create(1f / 16));
+        Vector256<float> isSub = Avx2.CompareGreaterThan(Vector256.Create(4), em).AsSingle();
+        return Avx.Or(Avx.BlendVariable(normal, sub, isSub), sign.AsSingle());
+    }
+}
+
 /// <summary>MXFP8 E4M3 by arithmetic (<see cref="Fp8Arith"/>).</summary>
 internal readonly unsafe struct E4M3Decoder : IBlock32Decoder
 {

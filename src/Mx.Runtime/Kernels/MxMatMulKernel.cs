@@ -34,7 +34,7 @@ public enum MxKernelPath
 /// </summary>
 public sealed unsafe class MxMatMulKernel
 {
-    private enum DecoderKind { Scalar, Nibble4, Int8, Six6Int, E4M3, E5M2, Byte8Gather, Six6Gather }
+    private enum DecoderKind { Scalar, Nibble4, Int8, Six6Int, E4M3, E5M2, E3M2, Byte8Gather, Six6Gather }
 
     private readonly DecoderKind _kind;
     private readonly DecodeLuts _luts;
@@ -241,6 +241,7 @@ public sealed unsafe class MxMatMulKernel
             case DecoderKind.Six6Int: WeightOnlyGemv.Run<Six6IntDecoder>(g, n0, n1); break;
             case DecoderKind.E4M3: WeightOnlyGemv.Run<E4M3Decoder>(g, n0, n1); break;
             case DecoderKind.E5M2: WeightOnlyGemv.Run<E5M2Decoder>(g, n0, n1); break;
+            case DecoderKind.E3M2: WeightOnlyGemv.Run<E3M2Decoder>(g, n0, n1); break;
             case DecoderKind.Byte8Gather: WeightOnlyGemv.Run<Byte8GatherDecoder>(g, n0, n1); break;
             case DecoderKind.Six6Gather: WeightOnlyGemv.Run<Six6GatherDecoder>(g, n0, n1); break;
             default: WeightOnlyGemv.Run<ScalarFallbackDecoder>(g, n0, n1); break;
@@ -256,6 +257,7 @@ public sealed unsafe class MxMatMulKernel
             case DecoderKind.Six6Int: WeightOnlyTiled.Run<Six6IntDecoder>(g, t0, t1); break;
             case DecoderKind.E4M3: WeightOnlyTiled.Run<E4M3Decoder>(g, t0, t1); break;
             case DecoderKind.E5M2: WeightOnlyTiled.Run<E5M2Decoder>(g, t0, t1); break;
+            case DecoderKind.E3M2: WeightOnlyTiled.Run<E3M2Decoder>(g, t0, t1); break;
             case DecoderKind.Byte8Gather: WeightOnlyTiled.Run<Byte8GatherDecoder>(g, t0, t1); break;
             case DecoderKind.Six6Gather: WeightOnlyTiled.Run<Six6GatherDecoder>(g, t0, t1); break;
             default: WeightOnlyTiled.Run<ScalarFallbackDecoder>(g, t0, t1); break;
@@ -305,6 +307,7 @@ public sealed unsafe class MxMatMulKernel
             (8, false) when w.Format.Name == "mxfp8_e4m3" => DecoderKind.E4M3,
             (8, false) when w.Format.Name == "mxfp8_e5m2" => DecoderKind.E5M2,
             (8, false) => DecoderKind.Byte8Gather,
+            (6, false) when w.Format.Name == "mxfp6_e3m2" => DecoderKind.E3M2,
             (6, _) => DecoderKind.Six6Gather,
             _ => DecoderKind.Scalar,
         };

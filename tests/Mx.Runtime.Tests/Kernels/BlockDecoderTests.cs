@@ -18,6 +18,7 @@ public unsafe class BlockDecoderTests
         yield return new TestCaseData("mxint8", nameof(Int8Decoder));
         yield return new TestCaseData("mxfp6_e2m3", nameof(Six6IntDecoder));
         yield return new TestCaseData("mxfp6_e3m2", nameof(Six6GatherDecoder));
+        yield return new TestCaseData("mxfp6_e3m2", nameof(E3M2Decoder));
         yield return new TestCaseData("mxfp8_e4m3", nameof(E4M3Decoder));
         yield return new TestCaseData("mxfp8_e5m2", nameof(E5M2Decoder));
         yield return new TestCaseData("mxfp8_e4m3", nameof(Byte8GatherDecoder));
@@ -94,6 +95,7 @@ public unsafe class BlockDecoderTests
             case nameof(Int8Decoder): Int8Decoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
             case nameof(Six6IntDecoder): Six6IntDecoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
             case nameof(Six6GatherDecoder): Six6GatherDecoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
+            case nameof(E3M2Decoder): E3M2Decoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
             case nameof(E4M3Decoder): E4M3Decoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
             case nameof(E5M2Decoder): E5M2Decoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
             default: Byte8GatherDecoder.DecodeFloat(p, l, out f0, out f1, out f2, out f3); break;
