@@ -39,6 +39,8 @@ public sealed class GemmBenchOptions
     public double MinMillis { get; init; } = 300;
     /// <summary>Parallel runner (default: thread pool, one thread per logical processor).</summary>
     public IParallelRunner Runner { get; init; } = ThreadPoolRunner.Default;
+    /// <summary>Also time a plain fp32 GEMV (TensorPrimitives.Dot per weight row, same runner) as the M = 1 baseline.</summary>
+    public bool Fp32GemvBaseline { get; init; } = true;
     /// <summary>Bytes copied by the memory-bandwidth reference.</summary>
     public int CopyBytes { get; init; } = 256 << 20;
 }
@@ -50,6 +52,10 @@ public sealed class GemmBenchOptions
 public static class GemmBench
 {
     /// <summary>Runs every configuration of <paramref name="options"/>; <paramref name="log"/> gets each result as it is measured.</summary>
+    /// <remarks>
+    /// The candidates of one (shape, M) — the fp32 GEMV baseline (M = 1), weight-only and MX×MX — are timed round-robin,
+    /// one call each per round, so that they see the same machine load; each reports its median.
+    /// </remarks>
     public static IReadOnlyList<GemmBenchResult> Run(GemmBenchOptions? options = null, Action<string>? log = null)
     {
         options ??= new GemmBenchOptions();
@@ -69,13 +75,22 @@ public static class GemmBench
                     var a = new float[m * k];
                     for (int i = 0; i < a.Length; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
                     var y = new float[m * n];
+                    var names = new List<(string Kind, string Format, long Bytes, string Impl)>();
+                    var calls = new List<Action>();
+                    if (m == 1 && options.Fp32GemvBaseline)
+                    {
+                        names.Add(("fp32-gemv", "fp32", 4L * n * k, "TensorPrimitives.Dot per row"));
+                        calls.Add(Fp32Gemv(options, rng, k, n));
+                    }
                     foreach (var mode in options.Modes)
                     {
                         var kernel = new MxMatMulKernel(w, mode);
-                        double ms = Median(options, () => kernel.Run(a, m, ReadOnlySpan<float>.Empty, y, options.Runner));
-                        Add(new GemmBenchResult(mode == MxGemmMode.MxMx ? "mx×mx" : "weight-only", f.Name, m, k, n, ms,
-                            weightBytes / ms / 1e6, 2.0 * m * n * k / ms / 1e6, kernel.Implementation));
+                        names.Add((mode == MxGemmMode.MxMx ? "mx×mx" : "weight-only", f.Name, weightBytes, kernel.Implementation));
+                        calls.Add(() => kernel.Run(a, m, ReadOnlySpan<float>.Empty, y, options.Runner));
                     }
+                    double[] ms = MedianInterleaved(options, calls);
+                    for (int c = 0; c < calls.Count; c++)
+                        Add(new GemmBenchResult(names[c].Kind, names[c].Format, m, k, n, ms[c], names[c].Bytes / ms[c] / 1e6, 2.0 * m * n * k / ms[c] / 1e6, names[c].Impl));
                 }
             }
         }
@@ -87,23 +102,39 @@ public static class GemmBench
         var src = GC.AllocateUninitializedArray<byte>(o.CopyBytes);
         var dst = GC.AllocateUninitializedArray<byte>(o.CopyBytes);
         new Random(1).NextBytes(src);
-        double ms = Median(o, () => src.AsSpan().CopyTo(dst));
+        double ms = MedianInterleaved(o, [() => src.AsSpan().CopyTo(dst)])[0];
         return new GemmBenchResult("memcpy", "", 0, o.CopyBytes, 0, ms, o.CopyBytes / ms / 1e6, 0, "Span.CopyTo");
     }
 
-    private static double Median(GemmBenchOptions o, Action call)
+    // fp32 weights [N, K], one dot product per row: what an unquantized GEMV costs (weight traffic 4 bytes/element).
+    private static Action Fp32Gemv(GemmBenchOptions o, Random rng, int k, int n)
     {
-        call();   // warm-up: JIT, page faults, pool growth
-        var times = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (times.Count < o.Repeats || (total.Elapsed.TotalMilliseconds < o.MinMillis && times.Count < 1000))
+        var w = GC.AllocateUninitializedArray<float>(n * k);
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() - 0.5);
+        var a = new float[k];
+        for (int i = 0; i < k; i++) a[i] = (float)(rng.NextDouble() - 0.5);
+        var y = new float[n];
+        int per = Math.Max(16, n / (o.Runner.DegreeOfParallelism * 4));
+        return () => o.Runner.For((n + per - 1) / per, i =>
         {
-            long t0 = Stopwatch.GetTimestamp();
-            call();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-        }
-        times.Sort();
-        return times[times.Count / 2];
+            for (int r = i * per; r < Math.Min(n, (i + 1) * per); r++)
+                y[r] = System.Numerics.Tensors.TensorPrimitives.Dot<float>(a, w.AsSpan(r * k, k));
+        });
+    }
+
+    private static double[] MedianInterleaved(GemmBenchOptions o, IReadOnlyList<Action> calls)
+    {
+        foreach (var c in calls) c();   // warm-up: JIT, page faults, pool growth
+        var times = calls.Select(_ => new List<double>()).ToArray();
+        var total = Stopwatch.StartNew();
+        while (times[0].Count < o.Repeats || (total.Elapsed.TotalMilliseconds < o.MinMillis * calls.Count && times[0].Count < 1000))
+            for (int c = 0; c < calls.Count; c++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                calls[c]();
+                times[c].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        return times.Select(t => { t.Sort(); return t[t.Count / 2]; }).ToArray();
     }
 
     /// <summary>Random valid packed data: random codes (NaN codes of FP8 avoided), scales near 2^0.</summary>

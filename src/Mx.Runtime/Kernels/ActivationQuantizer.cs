@@ -35,4 +35,40 @@ internal static unsafe class ActivationQuantizer
                 q[i] = (sbyte)Math.Clamp(Math.Round(a[k0 + i] * mul, MidpointRounding.ToEven), -127, 127);
         }
     }
+
+    /// <summary>
+    /// Reorders each 32-code chunk to even elements then odd elements: the order in which a 4-bit weight decoder
+    /// yields values without interleaving nibbles (see <see cref="IBlock32Decoder.SplitOrder"/>).
+    /// </summary>
+    public static void SplitEvenOdd(sbyte* codes, int count)
+    {
+        sbyte* t = stackalloc sbyte[32];
+        for (int c = 0; c + 32 <= count; c += 32)
+        {
+            for (int i = 0; i < 32; i++) t[i] = codes[c + i];
+            for (int i = 0; i < 16; i++)
+            {
+                codes[c + i] = t[2 * i];
+                codes[c + 16 + i] = t[2 * i + 1];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the values the MXINT8 quantization of a row stands for (code · 2^(e−6), NaN for a NaN block): exact in
+    /// fp32, so a weight-only GEMM over them computes the MX×MX product up to fp32 accumulation. Used for weight
+    /// formats without an integer form (FP8, MXFP6 E3M2, MX9/MX6/MX4) and block sizes below 32.
+    /// </summary>
+    public static void QuantizeDequantizeRow(float* a, int k, int blockSize, float* dst)
+    {
+        sbyte* q = stackalloc sbyte[64];
+        byte scale;
+        for (int k0 = 0; k0 < k; k0 += blockSize)
+        {
+            int len = Math.Min(blockSize, k - k0);
+            QuantizeRow(a + k0, len, blockSize, q, &scale);
+            float x = (float)(FormatTables.E8M0Double(scale) / 64);
+            for (int i = 0; i < len; i++) dst[k0 + i] = q[i] * x;
+        }
+    }
 }

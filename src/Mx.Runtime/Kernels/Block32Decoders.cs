@@ -13,6 +13,8 @@ internal readonly unsafe struct DecodeLuts
     public readonly Vector256<sbyte> Lut1;
     /// <summary>code → float table for gather decoders.</summary>
     public readonly float* Floats;
+    /// <summary>4-bit integer formats: pshufb tables of the high / low byte of each int value as bfloat16 (exact for |v| ≤ 256).</summary>
+    public readonly Vector256<byte> Bf16Hi, Bf16Lo;
 
     public DecodeLuts(FormatTables t)
     {
@@ -29,6 +31,17 @@ internal readonly unsafe struct DecodeLuts
         }
         Lut0 = Vector256.Create(l0);
         Lut1 = Vector256.Create(l1);
+        if (n != 16) return;
+        var hi = new byte[32];
+        var lo = new byte[32];
+        for (int i = 0; i < 32; i++)
+        {
+            int bits = BitConverter.SingleToInt32Bits(ints[i % 16]);
+            hi[i] = (byte)(bits >> 24);
+            lo[i] = (byte)(bits >> 16);
+        }
+        Bf16Hi = Vector256.Create(hi);
+        Bf16Lo = Vector256.Create(lo);
     }
 }
 
@@ -46,6 +59,16 @@ internal unsafe interface IBlock32Decoder
 
     /// <summary>The 32 values · 2^IntShift as int8, element order.</summary>
     static abstract Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l);
+
+    /// <summary>
+    /// Whether <see cref="DecodeInt8Dot"/> yields the 32 values in "split" order (even elements, then odd ones) rather
+    /// than element order; the MX×MX kernel then stores the activation codes of each 32-element chunk in the same order.
+    /// A dot product does not care about order, and the split order saves the nibble interleave.
+    /// </summary>
+    static abstract bool SplitOrder { get; }
+
+    /// <summary>The 32 int8 values for dot products, in <see cref="SplitOrder"/> order.</summary>
+    static abstract Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l);
 
     /// <summary>The 32 values (integer formats: · 2^IntShift) as 4 × 8 floats, element order.</summary>
     static abstract void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3);
@@ -122,6 +145,18 @@ internal readonly unsafe struct Nibble4Decoder : IBlock32Decoder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => Avx2.Shuffle(l.Lut0, Simd.Unpack4(p).AsSByte());
 
+    public static bool SplitOrder => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l)
+    {
+        // The 16 bytes in both lanes; the high lane shifted right by 4 bits: low lane = even elements (low nibbles),
+        // high lane = odd elements (high nibbles). 3 instructions instead of 5, then one pshufb.
+        Vector256<ulong> x = Avx2.BroadcastVector128ToVector256((ulong*)p);
+        x = Avx2.ShiftRightLogicalVariable(x, Vector256.Create(0ul, 0ul, 4ul, 4ul));
+        return Avx2.Shuffle(l.Lut0, Avx2.And(x.AsByte(), Vector256.Create((byte)0x0F)).AsSByte());
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
@@ -135,6 +170,11 @@ internal readonly unsafe struct Int8Decoder : IBlock32Decoder
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => Avx.LoadVector256((sbyte*)p);
+
+    public static bool SplitOrder => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => DecodeInt8(p, l);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
@@ -167,6 +207,11 @@ internal readonly unsafe struct Six6IntDecoder : IBlock32Decoder
         return Avx2.Sign(mag, Avx2.Or(neg, Vector256.Create((sbyte)1)));   // −1 where the sign bit is set, +1 elsewhere
     }
 
+    public static bool SplitOrder => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => DecodeInt8(p, l);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
@@ -178,6 +223,8 @@ internal readonly unsafe struct Byte8GatherDecoder : IBlock32Decoder
     public static int Bytes32 => 32;
     public static bool IsInteger => false;
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
@@ -190,6 +237,8 @@ internal readonly unsafe struct Six6GatherDecoder : IBlock32Decoder
     public static int Bytes32 => 24;
     public static bool IsInteger => false;
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
@@ -202,6 +251,8 @@ internal readonly unsafe struct ScalarFallbackDecoder : IBlock32Decoder
     public static int Bytes32 => 0;
     public static bool IsInteger => false;
     public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
+    public static bool SplitOrder => false;
+    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         throw new NotSupportedException();
 }

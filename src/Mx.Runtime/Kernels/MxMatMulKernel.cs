@@ -34,7 +34,7 @@ public enum MxKernelPath
 /// </summary>
 public sealed unsafe class MxMatMulKernel
 {
-    private enum DecoderKind { Scalar, Nibble4, Int8, Six6Int, Byte8Gather, Six6Gather }
+    private enum DecoderKind { Scalar, Nibble4, Int8, Six6Int, E4M3, E5M2, E3M2, Byte8Gather, Six6Gather }
 
     private readonly DecoderKind _kind;
     private readonly DecodeLuts _luts;
@@ -73,7 +73,7 @@ public sealed unsafe class MxMatMulKernel
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
-        : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : "reference (no integer form for this format/block size)")
+        : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
         : $"avx2 {_kind}";
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
@@ -119,6 +119,11 @@ public sealed unsafe class MxMatMulKernel
             runner.For(Count(n, per), i => MxGemmReference.WeightOnly(g.W, g.A, g.M, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
             return;
         }
+        if (g.M <= WeightOnlyGemv.MaxM && _kind == DecoderKind.Nibble4)
+        {
+            RunNibble4Gemv(g, runner);
+            return;
+        }
         if (g.M <= WeightOnlyGemv.MaxM)
         {
             int per = Chunk(n, 16, runner);
@@ -130,8 +135,33 @@ public sealed unsafe class MxMatMulKernel
         runner.For(Count(tiles, perTiles), i => Tiled(g, i * perTiles, Math.Min(tiles, (i + 1) * perTiles)));
     }
 
+    private static void RunNibble4Gemv(GemmArgs g, IParallelRunner runner)
+    {
+        int n = g.W.Rows, k32 = (g.W.K + 31) & ~31;
+        float[] rented = ArrayPool<float>.Shared.Rent(g.M * k32);
+        try
+        {
+            fixed (float* aPerm = rented)
+            {
+                for (int r = 0; r < g.M; r++) Nibble4Gemv.PermuteA(g.A + (long)r * g.W.K, g.W.K, aPerm + (long)r * k32);
+                nint pa = (nint)aPerm;
+                int per = Chunk(n, 16, runner);
+                runner.For(Count(n, per), i => Nibble4Gemv.Run(g, (float*)pa, i * per, Math.Min(n, (i + 1) * per)));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
     private void RunMxMx(GemmArgs g, IParallelRunner runner)
     {
+        if (_simd && !_mxmxSimd)
+        {
+            RunMxMxViaDequantizedActivations(g, runner);
+            return;
+        }
         MxPackedWeight w = Weight;
         int m = g.M, n = w.Rows, nb = w.BlocksPerRow;
         long codeBytes = (long)m * w.PaddedK, scaleCount = (long)m * nb;
@@ -145,12 +175,14 @@ public sealed unsafe class MxMatMulKernel
                 byte* scaleBytes = scratch + codeBytes;
                 float* actScale = (float*)(((nint)(scaleBytes + scaleCount) + 3) & ~(nint)3);
                 nint pc = (nint)codes, ps = (nint)scaleBytes, pf = (nint)actScale;
+                bool splitOrder = _mxmxSimd && _kind == DecoderKind.Nibble4;   // Nibble4Decoder.SplitOrder
                 int rowsPer = Chunk(m, 4, runner);
                 runner.For(Count(m, rowsPer), i =>
                 {
                     for (int r = i * rowsPer; r < Math.Min(m, (i + 1) * rowsPer); r++)
                     {
                         ActivationQuantizer.QuantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (sbyte*)pc + (long)r * w.PaddedK, (byte*)ps + (long)r * nb);
+                        if (splitOrder) ActivationQuantizer.SplitEvenOdd((sbyte*)pc + (long)r * w.PaddedK, w.PaddedK);
                         for (int j = 0; j < nb; j++)   // activation codes carry 2^-6 (MXINT8)
                             ((float*)pf)[(long)r * nb + j] = FormatTables.E8M0[((byte*)ps)[(long)r * nb + j]] * (1f / 64);
                     }
@@ -172,6 +204,34 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
+    // MX×MX for weights without an integer form: quantize A to MXINT8, write back the exact values it stands for,
+    // and run the weight-only kernels on them (same products; only the fp32 accumulation order differs).
+    private void RunMxMxViaDequantizedActivations(GemmArgs g, IParallelRunner runner)
+    {
+        MxPackedWeight w = Weight;
+        long count = (long)g.M * w.K;
+        if (count > int.MaxValue) throw new ArgumentException($"M = {g.M} is too large for one MX×MX call at K = {w.K}");
+        float[] rented = ArrayPool<float>.Shared.Rent((int)count);
+        try
+        {
+            fixed (float* aq = rented)
+            {
+                nint pq = (nint)aq;
+                int rowsPer = Chunk(g.M, 4, runner);
+                runner.For(Count(g.M, rowsPer), i =>
+                {
+                    for (int r = i * rowsPer; r < Math.Min(g.M, (i + 1) * rowsPer); r++)
+                        ActivationQuantizer.QuantizeDequantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (float*)pq + (long)r * w.K);
+                });
+                RunWeightOnly(new GemmArgs(w, aq, g.M, g.Bias, g.Y, g.ScaleTable, g.Luts), runner);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
     private void Gemv(in GemmArgs g, int n0, int n1)
     {
         switch (_kind)
@@ -179,6 +239,9 @@ public sealed unsafe class MxMatMulKernel
             case DecoderKind.Nibble4: WeightOnlyGemv.Run<Nibble4Decoder>(g, n0, n1); break;
             case DecoderKind.Int8: WeightOnlyGemv.Run<Int8Decoder>(g, n0, n1); break;
             case DecoderKind.Six6Int: WeightOnlyGemv.Run<Six6IntDecoder>(g, n0, n1); break;
+            case DecoderKind.E4M3: WeightOnlyGemv.Run<E4M3Decoder>(g, n0, n1); break;
+            case DecoderKind.E5M2: WeightOnlyGemv.Run<E5M2Decoder>(g, n0, n1); break;
+            case DecoderKind.E3M2: WeightOnlyGemv.Run<E3M2Decoder>(g, n0, n1); break;
             case DecoderKind.Byte8Gather: WeightOnlyGemv.Run<Byte8GatherDecoder>(g, n0, n1); break;
             case DecoderKind.Six6Gather: WeightOnlyGemv.Run<Six6GatherDecoder>(g, n0, n1); break;
             default: WeightOnlyGemv.Run<ScalarFallbackDecoder>(g, n0, n1); break;
@@ -192,6 +255,9 @@ public sealed unsafe class MxMatMulKernel
             case DecoderKind.Nibble4: WeightOnlyTiled.Run<Nibble4Decoder>(g, t0, t1); break;
             case DecoderKind.Int8: WeightOnlyTiled.Run<Int8Decoder>(g, t0, t1); break;
             case DecoderKind.Six6Int: WeightOnlyTiled.Run<Six6IntDecoder>(g, t0, t1); break;
+            case DecoderKind.E4M3: WeightOnlyTiled.Run<E4M3Decoder>(g, t0, t1); break;
+            case DecoderKind.E5M2: WeightOnlyTiled.Run<E5M2Decoder>(g, t0, t1); break;
+            case DecoderKind.E3M2: WeightOnlyTiled.Run<E3M2Decoder>(g, t0, t1); break;
             case DecoderKind.Byte8Gather: WeightOnlyTiled.Run<Byte8GatherDecoder>(g, t0, t1); break;
             case DecoderKind.Six6Gather: WeightOnlyTiled.Run<Six6GatherDecoder>(g, t0, t1); break;
             default: WeightOnlyTiled.Run<ScalarFallbackDecoder>(g, t0, t1); break;
@@ -238,7 +304,10 @@ public sealed unsafe class MxMatMulKernel
             (4, true) => DecoderKind.Nibble4,
             (8, true) => DecoderKind.Int8,
             (6, true) when IsSignMagnitude(t) => DecoderKind.Six6Int,
+            (8, false) when w.Format.Name == "mxfp8_e4m3" => DecoderKind.E4M3,
+            (8, false) when w.Format.Name == "mxfp8_e5m2" => DecoderKind.E5M2,
             (8, false) => DecoderKind.Byte8Gather,
+            (6, false) when w.Format.Name == "mxfp6_e3m2" => DecoderKind.E3M2,
             (6, _) => DecoderKind.Six6Gather,
             _ => DecoderKind.Scalar,
         };

@@ -16,6 +16,9 @@ internal static unsafe class MxMxGemm
     /// <summary>Weight rows per group (4 accumulators; the A block is loaded once for all four).</summary>
     public const int NR = 4;
 
+    /// <summary>Up to this many rows of A, weights are decoded inline instead of into scratch.</summary>
+    public const int InlineMaxM = 3;
+
     [SkipLocalsInit]
     public static void Run<TD>(in GemmArgs g, sbyte* codes, float* actScale, int n0, int n1, sbyte* scratch)
         where TD : struct, IBlock32Decoder
@@ -24,6 +27,10 @@ internal static unsafe class MxMxGemm
         int kp = w.PaddedK, nb = w.BlocksPerRow, subs = w.BlockSize / 32;
         sbyte** wr = stackalloc sbyte*[NR];
         byte** ws = stackalloc byte*[NR];
+        byte** we = stackalloc byte*[NR];
+        // Few rows of A: decode the weights in registers where they are used (GEMV-like, no scratch round trip);
+        // many rows: decode once into scratch and reuse the int8 rows for every row of A.
+        bool inline = typeof(TD) != typeof(Int8Decoder) && g.M <= InlineMaxM;
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
@@ -33,9 +40,10 @@ internal static unsafe class MxMxGemm
                 ws[i] = w.Scales + (long)n * nb;
                 byte* e = w.Elements + (long)n * w.RowBytes;
                 if (typeof(TD) == typeof(Int8Decoder)) { wr[i] = (sbyte*)e; continue; }   // codes are the int8 values already
+                if (inline) { we[i] = e; continue; }
                 sbyte* dst = scratch + i * kp;
                 for (int t = 0; t < kp / 32; t++)
-                    Avx.Store(dst + t * 32, TD.DecodeInt8(e + t * TD.Bytes32, g.Luts));
+                    Avx.Store(dst + t * 32, TD.DecodeInt8Dot(e + t * TD.Bytes32, g.Luts));
                 wr[i] = dst;
             }
             for (int m = 0; m < g.M; m++)
@@ -50,10 +58,21 @@ internal static unsafe class MxMxGemm
                     {
                         int k = (j * subs + u) * 32;
                         Vector256<sbyte> av = Avx.LoadVector256(a + k);
-                        s0 = Avx2.Add(s0, DotI8(av, Avx.LoadVector256(wr[0] + k)));
-                        s1 = Avx2.Add(s1, DotI8(av, Avx.LoadVector256(wr[1] + k)));
-                        s2 = Avx2.Add(s2, DotI8(av, Avx.LoadVector256(wr[2] + k)));
-                        s3 = Avx2.Add(s3, DotI8(av, Avx.LoadVector256(wr[3] + k)));
+                        if (inline)
+                        {
+                            int off = (j * subs + u) * TD.Bytes32;
+                            s0 = Avx2.Add(s0, DotI8(av, TD.DecodeInt8Dot(we[0] + off, g.Luts)));
+                            s1 = Avx2.Add(s1, DotI8(av, TD.DecodeInt8Dot(we[1] + off, g.Luts)));
+                            s2 = Avx2.Add(s2, DotI8(av, TD.DecodeInt8Dot(we[2] + off, g.Luts)));
+                            s3 = Avx2.Add(s3, DotI8(av, TD.DecodeInt8Dot(we[3] + off, g.Luts)));
+                        }
+                        else
+                        {
+                            s0 = Avx2.Add(s0, DotI8(av, Avx.LoadVector256(wr[0] + k)));
+                            s1 = Avx2.Add(s1, DotI8(av, Avx.LoadVector256(wr[1] + k)));
+                            s2 = Avx2.Add(s2, DotI8(av, Avx.LoadVector256(wr[2] + k)));
+                            s3 = Avx2.Add(s3, DotI8(av, Avx.LoadVector256(wr[3] + k)));
+                        }
                     }
                     float x = xa[j];
                     acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), Vector256.Create(x * g.ScaleTable[ws[0][j]]), acc0);

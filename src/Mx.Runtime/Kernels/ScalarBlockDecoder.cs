@@ -32,8 +32,22 @@ internal static unsafe class ScalarBlockDecoder
     /// <summary>Writes the <see cref="MxPackedWeight.BlockSize"/> scaled values of one block to <paramref name="dst"/> (padding decodes to 0).</summary>
     public static void DecodeScaled(MxPackedWeight w, float* table, int row, int block, float* dst)
     {
+        byte* p = w.Elements + (long)row * w.RowBytes + (long)block * w.BlockBytes;
         float scale = FormatTables.E8M0[w.Scales[(long)row * w.BlocksPerRow + block]];
+        // Micro-exponent bit p set: pair p is scaled by 2^-1 (BDR shared micro-exponent); 0 for other formats.
+        uint micro = w.Micro == null ? 0u : w.Micro[(long)row * w.BlocksPerRow + block];
+        float half = scale * 0.5f;
+        int bits = w.Format.ElementBits, mask = (1 << bits) - 1;
+        // Bit stream read one byte at a time (bits ≤ 8): never touches a byte past the block.
+        uint acc = 0;
+        int have = 0;
         for (int i = 0; i < w.BlockSize; i++)
-            dst[i] = Value(w, table, row, block, i) * scale;
+        {
+            if (have < bits) { acc |= (uint)*p++ << have; have += 8; }
+            int code = (int)acc & mask;
+            acc >>= bits;
+            have -= bits;
+            dst[i] = table[code] * (((micro >> (i >> 1)) & 1) != 0 ? half : scale);
+        }
     }
 }
