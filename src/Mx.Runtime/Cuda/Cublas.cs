@@ -1,3 +1,4 @@
+using Mx.Runtime.Interop;
 namespace Mx.Runtime.Cuda;
 
 /// <summary>
@@ -14,11 +15,11 @@ public sealed unsafe class Cublas : IDisposable
 
     private Cublas(nint h, nint stream)
     {
-        var create = (delegate* unmanaged<nint*, int>)NativeLibraryProbe.Export(h, "cuBLAS", "cublasCreate_v2");
-        var setStream = (delegate* unmanaged<nint, nint, int>)NativeLibraryProbe.Export(h, "cuBLAS", "cublasSetStream_v2");
-        _destroy = (delegate* unmanaged<nint, int>)NativeLibraryProbe.Export(h, "cuBLAS", "cublasDestroy_v2");
+        var create = (delegate* unmanaged<nint*, int>)CudaExports.Required(h, "cuBLAS", "cublasCreate_v2");
+        var setStream = (delegate* unmanaged<nint, nint, int>)CudaExports.Required(h, "cuBLAS", "cublasSetStream_v2");
+        _destroy = (delegate* unmanaged<nint, int>)CudaExports.Required(h, "cuBLAS", "cublasDestroy_v2");
         _gemmEx = (delegate* unmanaged<nint, int, int, int, int, int, void*, ulong, int, int, ulong, int, int, void*, ulong, int, int, int, int, int>)
-            NativeLibraryProbe.Export(h, "cuBLAS", "cublasGemmEx");
+            CudaExports.Required(h, "cuBLAS", "cublasGemmEx");
         nint handle;
         Check(create(&handle), "cublasCreate");
         _handle = handle;

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Mx.Runtime.Interop;
 
 namespace Mx.Runtime.Cuda;
 
@@ -55,7 +56,7 @@ internal sealed unsafe class CudaDriver
     {
         Path = path;
         const string lib = "the CUDA driver library";
-        nint E(string name) => NativeLibraryProbe.Export(h, lib, name);
+        nint E(string name) => CudaExports.Required(h, lib, name);
         _getErrorName = (delegate* unmanaged<int, byte**, int>)E("cuGetErrorName");
         _getErrorString = (delegate* unmanaged<int, byte**, int>)E("cuGetErrorString");
         cuInit = (delegate* unmanaged<uint, int>)E("cuInit");

@@ -1,3 +1,4 @@
+using Mx.Runtime.Interop;
 namespace Mx.Runtime.Cuda;
 
 /// <summary>

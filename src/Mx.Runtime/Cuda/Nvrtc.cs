@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Mx.Runtime.Interop;
 
 namespace Mx.Runtime.Cuda;
 
@@ -27,7 +28,7 @@ public sealed unsafe class Nvrtc
     {
         Path = path;
         const string lib = "the NVRTC library";
-        nint E(string name) => NativeLibraryProbe.Export(h, lib, name);
+        nint E(string name) => CudaExports.Required(h, lib, name);
         _getErrorString = (delegate* unmanaged<int, byte*>)E("nvrtcGetErrorString");
         _createProgram = (delegate* unmanaged<nint*, byte*, byte*, int, byte**, byte**, int>)E("nvrtcCreateProgram");
         _destroyProgram = (delegate* unmanaged<nint*, int>)E("nvrtcDestroyProgram");

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Mx.Runtime.Interop;
 
 namespace Mx.Runtime.Ort;
 
@@ -98,36 +99,10 @@ public static unsafe class OrtLibrary
     /// </summary>
     internal static nint LoadFirst(IReadOnlyList<string> candidates, out string loadedFrom)
     {
-        var failures = new List<string>();
-        foreach (string path in candidates)
-        {
-            bool isFile = path.Contains('/');
-            if (isFile && !File.Exists(path))
-            {
-                failures.Add($"{path}: file not found");
-                continue;
-            }
-            nint handle;
-            try
-            {
-                handle = NativeLibrary.Load(path);
-            }
-            catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
-            {
-                failures.Add($"{path}: {e.Message.ReplaceLineEndings(" ")}");
-                continue;
-            }
-            if (NativeLibrary.TryGetExport(handle, "OrtGetApiBase", out nint export))
-            {
-                loadedFrom = path;
-                return export;
-            }
-            failures.Add($"{path}: loaded, but it does not export OrtGetApiBase (not ONNX Runtime)");
-            NativeLibrary.Free(handle);
-        }
+        if (NativeLibraryProbe.TryLoad(candidates, "OrtGetApiBase", out nint handle, out loadedFrom, out string failure))
+            return NativeLibrary.GetExport(handle, "OrtGetApiBase");
         throw new OrtLibraryException(
-            $"cannot load the ONNX Runtime library (set {OverrideVariable} to its path to choose one); tried: " +
-            string.Join("; ", failures));
+            $"cannot load the ONNX Runtime library (set {OverrideVariable} to its path to choose one); {failure}");
     }
 
     /// <summary>The message for a runtime that does not offer the C API version we need.</summary>

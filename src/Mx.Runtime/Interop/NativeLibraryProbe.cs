@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Mx.Runtime.Cuda;
+namespace Mx.Runtime.Interop;
 
 /// <summary>
 /// Finds a native library among candidate paths at run time (no build-time dependency): the first candidate that loads
@@ -66,11 +66,6 @@ internal static class NativeLibraryProbe
         return false;
     }
 
-    /// <summary>The address of an export that must exist; a clear error names the library and the symbol.</summary>
-    public static nint Export(nint handle, string library, string name) =>
-        NativeLibrary.TryGetExport(handle, name, out nint p)
-            ? p
-            : throw new CudaUnavailableException($"{library} does not export {name} (too old a version?)");
 
     /// <summary>The address of an optional export, or 0.</summary>
     public static nint OptionalExport(nint handle, string name) => NativeLibrary.TryGetExport(handle, name, out nint p) ? p : 0;
