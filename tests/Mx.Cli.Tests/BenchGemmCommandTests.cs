@@ -3,16 +3,8 @@ using System.Text.Json;
 namespace Mx.Cli.Tests;
 
 /// <summary><c>mx bench gemm</c> on a tiny shape: every variant runs, is checked, and the JSON carries the ratios.</summary>
-public class BenchGemmCommandTests
+public class BenchGemmCommandTests : CliTest
 {
-    private static (int Code, string Out, string Err) Mx(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Test]
     public void TinyShape_JsonHasEveryVariantAndTheSpeedups()
     {

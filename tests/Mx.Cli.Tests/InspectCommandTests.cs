@@ -4,7 +4,7 @@ using Mx.Tests.Common;
 
 namespace Mx.Cli.Tests;
 
-public class InspectCommandTests
+public class InspectCommandTests : CliTest
 {
     public static IEnumerable<TestCaseData> Models()
     {
@@ -18,13 +18,6 @@ public class InspectCommandTests
             yield return new TestCaseData(f).SetArgDisplayNames("testmodels/" + Path.GetRelativePath(testModels, f));
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     // Counted straight from the protobuf, without the library's graph walker.
     private static void CountOps(GraphProto g, Dictionary<string, int> counts)
@@ -48,7 +41,7 @@ public class InspectCommandTests
     [TestCaseSource(nameof(Models))]
     public void JsonCountsMatchTheProtobuf(string path)
     {
-        var (code, output, error) = Run("inspect", path, "--json");
+        var (code, output, error) = Mx("inspect", path, "--json");
         Assert.That(code, Is.Zero, error);
         using var json = JsonDocument.Parse(output);
         var root = json.RootElement;
@@ -93,7 +86,7 @@ public class InspectCommandTests
         string manifest = File.ReadAllText(TestPaths.Shared("models", "MANIFEST.md"));
         var m = System.Text.RegularExpressions.Regex.Match(manifest, @"`squeezenet1\.1/`.*?Conv ×(\d+)");
         Assert.That(m.Success, "MANIFEST.md lists squeezenet's Conv count");
-        var (code, output, error) = Run("inspect", path, "--json");
+        var (code, output, error) = Mx("inspect", path, "--json");
         Assert.That(code, Is.Zero, error);
         using var json = JsonDocument.Parse(output);
         Assert.That(json.RootElement.GetProperty("op_counts").GetProperty("Conv").GetInt32(), Is.EqualTo(int.Parse(m.Groups[1].Value)));
@@ -102,7 +95,7 @@ public class InspectCommandTests
     [Test]
     public void SharedWeightIsListedOnceWithTwoUses()
     {
-        var (code, output, error) = Run("inspect", TestPaths.TestModel("shared_weight.onnx"), "--json");
+        var (code, output, error) = Mx("inspect", TestPaths.TestModel("shared_weight.onnx"), "--json");
         Assert.That(code, Is.Zero, error);
         using var json = JsonDocument.Parse(output);
         var q = json.RootElement.GetProperty("quantizable").EnumerateArray().ToList();
@@ -116,7 +109,7 @@ public class InspectCommandTests
     public void TextReportNamesInputsOutputsAndOperators()
     {
         string path = TestPaths.TestModel("convnet.onnx");
-        var (code, output, error) = Run("inspect", path);
+        var (code, output, error) = Mx("inspect", path);
         Assert.That(code, Is.Zero, error);
         Assert.That(error, Is.Empty);
         var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
@@ -136,7 +129,7 @@ public class InspectCommandTests
             File.WriteAllBytes(bad, File.ReadAllBytes(TestPaths.TestModel("convnet.onnx"))[..1000]);
             foreach (string path in new[] { bad, Path.Combine(dir, "missing.onnx") })
             {
-                var (code, output, error) = Run("inspect", path, "--json");
+                var (code, output, error) = Mx("inspect", path, "--json");
                 Assert.That(code, Is.Not.Zero);
                 Assert.That(output, Is.Empty);
                 var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);

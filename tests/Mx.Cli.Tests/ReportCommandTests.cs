@@ -10,33 +10,17 @@ using Mx.Tests.Common;
 namespace Mx.Cli.Tests;
 
 /// <summary><c>mx report</c> on a fake-quantized test model written here per the mx.quantization contract.</summary>
-public class ReportCommandTests
+public class ReportCommandTests : CliTest
 {
     private static readonly string Mlp = TestPaths.TestModel("mlp_outliers.onnx");
-    private string _dir = "";
 
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "mx-report-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
 
-    [TearDown]
-    public void TearDown() => Directory.Delete(_dir, true);
 
-    private static (int Code, string Out, string Err) Mx(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     // fc1.weight [128, 256] replaced by its mxfp4 dequantized values (emit=fake), with the metadata that says so.
     private (string Path, float[] Original, float[] Dequantized) FakeQuantized()
     {
-        string path = Path.Combine(_dir, "q.onnx");
+        string path = Path.Combine(Dir, "q.onnx");
         using var model = OnnxModel.Load(Mlp);
         var w = model.FindInitializer("fc1.weight")!;
         float[] x = model.ReadFloat32(w);
@@ -67,11 +51,11 @@ public class ReportCommandTests
     public void Writes_json_with_sizes_sqnr_and_output_metrics()
     {
         var (q, x, dq) = FakeQuantized();
-        string data = Path.Combine(_dir, "data");
+        string data = Path.Combine(Dir, "data");
         Directory.CreateDirectory(data);
         var rng = new Random(4);
         NpyFile.Write(Path.Combine(data, "x.npy"), HostTensor.FromFloats(Enumerable.Range(0, 3 * 128).Select(_ => (float)rng.NextDouble()).ToArray(), 3, 128));
-        string json = Path.Combine(_dir, "r.json");
+        string json = Path.Combine(Dir, "r.json");
 
         var (code, stdout, err) = Mx("report", Mlp, q, "--data", data, "-o", json);
 
@@ -97,7 +81,7 @@ public class ReportCommandTests
     public void Writes_markdown_and_html(string ext, string start)
     {
         var (q, _, _) = FakeQuantized();
-        string path = Path.Combine(_dir, "r" + ext);
+        string path = Path.Combine(Dir, "r" + ext);
         var (code, _, err) = Mx("report", Mlp, q, "-o", path);
         Assert.That(code, Is.EqualTo(0), err);
         Assert.That(File.ReadAllText(path), Does.StartWith(start).And.Contain("fc1.weight"));
@@ -107,7 +91,7 @@ public class ReportCommandTests
     public void Unknown_extension_is_a_usage_error()
     {
         var (q, _, _) = FakeQuantized();
-        string path = Path.Combine(_dir, "r.pdf");
+        string path = Path.Combine(Dir, "r.pdf");
         var (code, _, err) = Mx("report", Mlp, q, "-o", path);
         Assert.That(code, Is.EqualTo(2));
         Assert.That(err.Trim(), Does.StartWith("mx report:").And.Contain(path).And.Contain(".html"));
@@ -117,7 +101,7 @@ public class ReportCommandTests
     [Test]
     public void Model_without_metadata_is_one_error_line_naming_it()
     {
-        string path = Path.Combine(_dir, "r.md");
+        string path = Path.Combine(Dir, "r.md");
         var (code, _, err) = Mx("report", Mlp, Mlp, "-o", path);
         Assert.That(code, Is.EqualTo(1));
         Assert.That(err.Trim().Split('\n'), Has.Length.EqualTo(1));
@@ -128,8 +112,8 @@ public class ReportCommandTests
     [Test]
     public void Missing_model_file_is_an_error_naming_it()
     {
-        string missing = Path.Combine(_dir, "missing.onnx");
-        var (code, _, err) = Mx("report", Mlp, missing, "-o", Path.Combine(_dir, "r.md"));
+        string missing = Path.Combine(Dir, "missing.onnx");
+        var (code, _, err) = Mx("report", Mlp, missing, "-o", Path.Combine(Dir, "r.md"));
         Assert.That(code, Is.EqualTo(1));
         Assert.That(err, Does.Contain(missing));
     }

@@ -5,28 +5,8 @@ using Mx.Tests.Common;
 
 namespace Mx.Cli.Tests;
 
-public class RunCommandTests
+public class RunCommandTests : CliTest
 {
-    private string _dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "mx-run-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_dir, true);
-
-    private static (int Code, string Out, string Err) Mx(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     private static string[] Lines(string s) => s.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>Sample <paramref name="index"/> of digits.npy as a [1,1,28,28] tensor.</summary>
@@ -49,9 +29,9 @@ public class RunCommandTests
         for (int k = 0; k < 20; k++)
         {
             int index = k * 25 + 3; // spread over the 512 samples
-            string input = Path.Combine(_dir, $"digit{index}.npy");
+            string input = Path.Combine(Dir, $"digit{index}.npy");
             NpyFile.Write(input, Digit(digits, index));
-            string outDir = Path.Combine(_dir, $"out{index}");
+            string outDir = Path.Combine(Dir, $"out{index}");
             var (code, stdout, stderr) = Mx("run", model, "--input", $"Input3={input}", "--output-dir", outDir, "--threads", "1");
             Assert.That(code, Is.Zero, stderr);
             Assert.That(stderr, Is.Empty);
@@ -77,7 +57,7 @@ public class RunCommandTests
     public void MissingInputListsExpectedInputs()
     {
         string model = TestPaths.Shared("models", "mnist", "model.onnx");
-        var (code, _, stderr) = Mx("run", model, "--output-dir", _dir);
+        var (code, _, stderr) = Mx("run", model, "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("Input3: float[1, 1, 28, 28]"));
@@ -87,9 +67,9 @@ public class RunCommandTests
     public void UnknownInputNameIsNamed()
     {
         string model = TestPaths.Shared("models", "mnist", "model.onnx");
-        string input = Path.Combine(_dir, "x.npy");
+        string input = Path.Combine(Dir, "x.npy");
         NpyFile.Write(input, HostTensor.Zeros(TensorElementType.Float, 1, 1, 28, 28));
-        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={input}", "--input", $"Bogus={input}", "--output-dir", _dir);
+        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={input}", "--input", $"Bogus={input}", "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("'Bogus'").And.Contain("Input3"));
@@ -99,16 +79,16 @@ public class RunCommandTests
     public void WrongDtypeOrShapeIsNamed()
     {
         string model = TestPaths.Shared("models", "mnist", "model.onnx");
-        string ints = Path.Combine(_dir, "ints.npy");
+        string ints = Path.Combine(Dir, "ints.npy");
         NpyFile.Write(ints, HostTensor.Zeros(TensorElementType.Int64, 1, 1, 28, 28));
-        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={ints}", "--output-dir", _dir);
+        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={ints}", "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("'Input3'").And.Contain("int64"));
 
-        string wrongShape = Path.Combine(_dir, "shape.npy");
+        string wrongShape = Path.Combine(Dir, "shape.npy");
         NpyFile.Write(wrongShape, HostTensor.Zeros(TensorElementType.Float, 1, 28, 28));
-        (code, _, stderr) = Mx("run", model, "--input", $"Input3={wrongShape}", "--output-dir", _dir);
+        (code, _, stderr) = Mx("run", model, "--input", $"Input3={wrongShape}", "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("'Input3'").And.Contain("[1, 28, 28]"));
@@ -118,14 +98,14 @@ public class RunCommandTests
     public void BadInputFileIsNamed()
     {
         string model = TestPaths.Shared("models", "mnist", "model.onnx");
-        string bad = Path.Combine(_dir, "bad.npy");
+        string bad = Path.Combine(Dir, "bad.npy");
         File.WriteAllText(bad, "not numpy");
-        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={bad}", "--output-dir", _dir);
+        var (code, _, stderr) = Mx("run", model, "--input", $"Input3={bad}", "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain(bad));
 
-        (code, _, stderr) = Mx("run", model, "--input", $"Input3={Path.Combine(_dir, "absent.npy")}", "--output-dir", _dir);
+        (code, _, stderr) = Mx("run", model, "--input", $"Input3={Path.Combine(Dir, "absent.npy")}", "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("absent.npy"));
@@ -134,14 +114,14 @@ public class RunCommandTests
     [Test]
     public void BadModelFileIsNamed()
     {
-        string model = Path.Combine(_dir, "broken.onnx");
+        string model = Path.Combine(Dir, "broken.onnx");
         File.WriteAllBytes(model, [1, 2, 3, 4, 5, 6, 7]);
-        var (code, _, stderr) = Mx("run", model, "--output-dir", _dir);
+        var (code, _, stderr) = Mx("run", model, "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain(model));
 
-        (code, _, stderr) = Mx("run", Path.Combine(_dir, "absent.onnx"), "--output-dir", _dir);
+        (code, _, stderr) = Mx("run", Path.Combine(Dir, "absent.onnx"), "--output-dir", Dir);
         Assert.That(code, Is.Not.Zero);
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("absent.onnx"));
@@ -151,7 +131,7 @@ public class RunCommandTests
     public void MalformedInputSpecIsAUsageError()
     {
         string model = TestPaths.Shared("models", "mnist", "model.onnx");
-        var (code, _, stderr) = Mx("run", model, "--input", "Input3", "--output-dir", _dir);
+        var (code, _, stderr) = Mx("run", model, "--input", "Input3", "--output-dir", Dir);
         Assert.That(code, Is.EqualTo(2));
         Assert.That(Lines(stderr), Has.Length.EqualTo(1));
         Assert.That(stderr, Does.Contain("NAME=FILE"));

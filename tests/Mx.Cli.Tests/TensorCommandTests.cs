@@ -10,28 +10,8 @@ namespace Mx.Cli.Tests;
 /// <c>mx tensor</c> checked against the official OCP block vectors: the dequantized file must equal
 /// 2^(scale − 127) · element_value(code) from the conformance data, block by block.
 /// </summary>
-public class TensorCommandTests
+public class TensorCommandTests : CliTest
 {
-    private string _dir = "";
-
-    [SetUp]
-    public void SetUp()
-    {
-        _dir = Path.Combine(Path.GetTempPath(), "mx-tensor-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-    }
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_dir, true);
-
-    private static (int Code, string Out, string Err) Mx(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [TestCase("mxfp8_e4m3", "rne"), TestCase("mxfp8_e5m2", "rne"), TestCase("mxfp6_e3m2", "rne"), TestCase("mxfp6_e2m3", "rne")]
     [TestCase("mxfp4_e2m1", "rne"), TestCase("mxint8", "rne"), TestCase("mxfp4_e2m1", "away"), TestCase("mxfp8_e4m3", "away")]
     public void DequantizedFileMatchesOcpVectors(string format, string rounding)
@@ -49,7 +29,7 @@ public class TensorCommandTests
             for (int i = 0; i < bs; i++)
                 x[c * bs + i] = BitConverter.Int32BitsToSingle(int.Parse(hex[i].GetString()!, NumberStyles.HexNumber));
         }
-        string inPath = Path.Combine(_dir, "blocks.npy"), outPath = Path.Combine(_dir, "dq.npy");
+        string inPath = Path.Combine(Dir, "blocks.npy"), outPath = Path.Combine(Dir, "dq.npy");
         NpyFile.Write(inPath, input);
 
         var (code, _, err) = Mx("tensor", inPath, "--format", format, "--rounding", rounding == "rne" ? "even" : "away", "--dequantized", outPath);
@@ -85,7 +65,7 @@ public class TensorCommandTests
         var input = HostTensor.Zeros(TensorElementType.Float, 4, 64);
         var x = input.AsSpan<float>();
         for (int i = 0; i < x.Length; i++) x[i] = ((i * 37 % 255) - 127) / 64f;
-        string inPath = Path.Combine(_dir, "exact.npy");
+        string inPath = Path.Combine(Dir, "exact.npy");
         NpyFile.Write(inPath, input);
 
         var (code, stdout, err) = Mx("tensor", inPath, "--format", "mxint8", "--json");
@@ -103,15 +83,15 @@ public class TensorCommandTests
     public void BadInputGivesOneLineAndNonZeroExit()
     {
         var labels = HostTensor.Zeros(TensorElementType.Int64, 8);
-        string intPath = Path.Combine(_dir, "ints.npy");
+        string intPath = Path.Combine(Dir, "ints.npy");
         NpyFile.Write(intPath, labels);
-        string floatPath = Path.Combine(_dir, "f.npy");
+        string floatPath = Path.Combine(Dir, "f.npy");
         NpyFile.Write(floatPath, HostTensor.Zeros(TensorElementType.Float, 2, 3));
 
         foreach (var args in new[]
                  {
                      new[] { "tensor", intPath, "--format", "mxfp4" },
-                     new[] { "tensor", Path.Combine(_dir, "missing.npy"), "--format", "mxfp4" },
+                     new[] { "tensor", Path.Combine(Dir, "missing.npy"), "--format", "mxfp4" },
                      new[] { "tensor", floatPath, "--format", "nosuchformat" },
                      new[] { "tensor", floatPath, "--format", "mxfp4", "--axis", "5" },
                      new[] { "tensor", floatPath, "--format", "mxfp4", "--block-size", "7" },
