@@ -65,6 +65,10 @@ public static class QuantizeCommand
             if (!File.Exists(inPath)) throw new CliException($"model file not found: {inPath}");
             if (Path.GetFullPath(inPath) == Path.GetFullPath(outPath)) throw new CliException($"{outPath}: the output would overwrite the input model; choose another path", 2);
 
+            // The folders of the outputs are created, as a user writing `-o out/model.onnx` expects.
+            foreach (string? path in new[] { outPath, reportPath })
+                if (path != null && Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder) Directory.CreateDirectory(folder);
+
             var plan = new QuantizationPlan(options);
             using var model = OnnxModel.Load(inPath);
             long before = new FileInfo(inPath).Length + ExternalBytes(model);
