@@ -23,6 +23,7 @@ public static class Program
                      BenchCommand.Create(),
                      CudaCommand.Create(),
                      ReportCommand.Create(),
+                     QuantizeCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

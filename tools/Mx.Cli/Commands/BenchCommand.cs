@@ -14,6 +14,7 @@ public static class BenchCommand
         command.Subcommands.Add(CreateFormats());
         command.Subcommands.Add(CreateGemm());
         command.Subcommands.Add(CreateMemory());
+        command.Subcommands.Add(CreateQuantize());
         return command;
     }
 
@@ -93,6 +94,21 @@ public static class BenchCommand
             var report = ServingMemory.Run(ctx.Get(layers));
             if (ctx.Get(json)) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             else ctx.Out.WriteLine(report.ToString());
+    /// <summary><c>mx bench quantize [--gib G] [--format F] [--dir DIR]</c>: end-to-end quantization of a generated large model.</summary>
+    public static Command CreateQuantize()
+    {
+        var gib = new Option<double>("--gib") { Description = "GiB of float32 weights to generate", DefaultValueFactory = _ => 4 };
+        var format = new Option<string>("--format") { Description = "MX format", DefaultValueFactory = _ => "mxfp4_e2m1" };
+        var dir = new Option<string?>("--dir") { Description = "Scratch folder (default: a new one under the temp folder)" };
+        var command = new Command("quantize", "Quantize a generated transformer-shaped model with external data; report time, MB/s and peak RSS.") { gib, format, dir };
+        CliContext.SetAction(command, ctx =>
+        {
+            if (ctx.Get(gib) is <= 0 or > 64) throw new CliException("--gib must be in (0, 64]", 2);
+            var fmt = Mx.Runtime.Formats.MxFormats.TryParse(ctx.Get(format), out var f) ? f : throw new CliException($"unknown format '{ctx.Get(format)}'", 2);
+            string folder = ctx.Get(dir) ?? Path.Combine(Path.GetTempPath(), "mx-bench-quantize-" + Guid.NewGuid().ToString("N"));
+            var r = QuantizeBench.Run(ctx.Get(gib), folder, fmt, ctx.Error.WriteLine);
+            ctx.Out.WriteLine($"quantize {r.Tensors} tensors, {r.WeightBytes / 1e9:F2} GB float32 → {r.OutputBytes / 1e9:F3} GB {fmt.Name}: " +
+                              $"{r.QuantizeSeconds:F1} s (load+quantize+save), {r.MBps:F0} MB/s, peak RSS {r.PeakRssBytes / (double)(1L << 30):F2} GiB");
             return 0;
         });
         return command;

@@ -1,0 +1,140 @@
+using Mx.Onnx.Proto;
+using Mx.Runtime;
+using Mx.Runtime.Formats;
+using Mx.Runtime.Ops;
+
+namespace Mx.Onnx.Quantization;
+
+/// <summary>
+/// Rewrites a model's weights to MX: finds the weights of MatMul, Gemm, Conv and Gather (initializers and Constant
+/// nodes, in every graph), asks the <see cref="QuantizationPlan"/> what to do with each, quantizes them one at a time
+/// (the float32 data is read through the model's memory maps and released after each tensor) and emits the chosen form.
+/// The model is edited in place; save it with <see cref="OnnxModel.Save"/>.
+/// </summary>
+public static class ModelQuantizer
+{
+    /// <summary>Quantizes <paramref name="model"/> in place according to <paramref name="plan"/>.</summary>
+    /// <returns>One record per quantized tensor and per skipped weight; the same content is stored in the model's metadata.</returns>
+    /// <exception cref="QuantizationException">The model is already quantized (without Force), or a setting cannot be applied; nothing has been changed then.</exception>
+    /// <exception cref="NotSupportedException">The emit form cannot express a format or the model's opset cannot be raised; nothing has been changed then.</exception>
+    public static QuantizationResult Quantize(OnnxModel model, QuantizationPlan plan, IProgress<QuantizationProgress>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(plan);
+        var options = plan.Options;
+        if (!options.Force && AlreadyQuantized.Find(model) is { } found)
+            throw new QuantizationException($"{model.Source}: the model is already quantized (it has {found}); use --force to quantize it anyway");
+        if (options.Emit == EmitForm.Qdq && options.ActFormat != null)
+            throw new QuantizationException($"activation quantization (--act-format {options.ActFormat.Name}) cannot be expressed in standard ONNX with MX blocks; use --emit packed or fake");
+
+        var (candidates, others) = WeightFinder.Find(model);
+        var decisions = candidates.Select(c => (Candidate: c, Decision: plan.Resolve(c))).ToList();
+        var work = decisions.Where(d => d.Decision.Settings != null).Select(d => (d.Candidate, Settings: d.Decision.Settings!)).ToList();
+        foreach (var (c, s) in work) Validate(c, s, options.Emit);
+
+        var notes = new List<string>();
+        if (options.Emit == EmitForm.Qdq && work.Count > 0)
+        {
+            int target = work.Max(w => QdqEncoding.RequiredOpset(w.Settings.Format));
+            if (OpsetUpgrade.Raise(model, target) is { } raised) notes.Add(raised);
+            if (target >= 24 && model.Proto.IrVersion < 12) model.Proto.IrVersion = 12; // FLOAT4E2M1 / FLOAT8E8M0 types
+        }
+
+        var ctx = new EmitContext(model, options);
+        var records = new List<QuantizedTensorRecord>();
+        long bytesTotal = work.Sum(w => w.Candidate.ElementCount * 4), bytesDone = 0;
+        int done = 0;
+        foreach (var (c, s) in work)
+        {
+            var source = model.GetTensorBytes(c.Constant.Tensor);
+            for (int i = 0; i < c.Groups.Count; i++)
+            {
+                var group = c.Groups[i];
+                MxPackedTensor packed;
+                try
+                {
+                    packed = WeightPacker.Pack(source, group.Layout, s);
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new QuantizationException($"tensor '{c.Name}': {ex.Message}", ex);
+                }
+                var emitted = options.Emit switch
+                {
+                    EmitForm.Packed => PackedEmitter.Emit(ctx, c, group, packed, s),
+                    EmitForm.Qdq => QdqEmitter.Emit(ctx, c, group, packed, s),
+                    _ => FakeEmitter.Emit(ctx, c, group, packed, s, first: i == 0),
+                };
+                records.Add(Record(c, group, s, emitted, i));
+            }
+            if (options.Emit != EmitForm.Fake) GraphEdits.RemoveConstant(c.Constant);
+            MappedPages.Release(source);
+            bytesDone += c.ElementCount * 4;
+            progress?.Report(new QuantizationProgress(++done, work.Count, c.Name, bytesDone, bytesTotal));
+        }
+
+        var skipped = decisions.Where(d => d.Decision.SkipReason != null)
+            .Select(d => new SkippedTensorRecord(d.Candidate.Name, d.Candidate.Op, d.Decision.SkipReason!)).ToList();
+        foreach (var o in others)
+        {
+            var c = o.Constant;
+            if (c.ElementType != TensorElementType.Float || c.Shape.Aggregate(1L, (a, b) => a * b) < options.MinElements || o.Uses.Count == 0) continue;
+            var u = o.Uses[0];
+            skipped.Add(new SkippedTensorRecord(c.Name, u.Op, $"not the weight input of a supported op (used by {u.Op} '{u.NodeName}')"));
+        }
+        if (records.Any(r => r.Notes.Count > 0 && options.Emit == EmitForm.Qdq && QdqEncoding.UsesE8M0Scales(r.Settings.Format)))
+            notes.Add("MXFP4 as DequantizeLinear with FLOAT4E2M1 data and FLOAT8E8M0 scales (opset 24): ONNX Runtime 1.30's CPU provider cannot run it");
+        if (ctx.UsesMxDomain && model.OpsetVersion(MxOps.DomainName) is null)
+            model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MxOps.DomainName, Version = MxOps.DomainVersion });
+
+        string json = QuantizationMetadata.ToJson(options, records, skipped, notes);
+        QuantizationMetadata.Set(model.Proto, QuantizationMetadata.ToolKey, QuantizationMetadata.Tool);
+        QuantizationMetadata.Set(model.Proto, QuantizationMetadata.QuantizationKey, json);
+        model.Refresh();
+        return new QuantizationResult { Options = options, Tensors = records, Skipped = skipped, Notes = notes, MetadataJson = json };
+    }
+
+    /// <summary>Checks a weight's settings against its layouts and the emit form before anything is edited.</summary>
+    private static void Validate(WeightCandidate c, TensorSettings s, EmitForm emit)
+    {
+        if (emit == EmitForm.Qdq) QdqEmitter.CheckExpressible(s.Format, c.Name);
+        foreach (var g in c.Groups)
+        {
+            try
+            {
+                _ = new MxPackedLayout(s.Format, g.Layout.BlockShape, g.Layout.Axis, s.BlockSize);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new QuantizationException($"tensor '{c.Name}' ({c.Op} {g.Layout}): {ex.Message}", ex);
+            }
+            if (emit == EmitForm.Packed && s.Format.Kind == MxElementKind.SharedMicroExponent && s.BlockSize != 16 && g.Uses.Any(u => u.Op is "MatMul" or "Gemm"))
+                throw new QuantizationException($"tensor '{c.Name}': MxMatMul reads {s.Format.Name} with blocks of 16 only, not {s.BlockSize}");
+        }
+    }
+
+    private static QuantizedTensorRecord Record(WeightCandidate c, LayoutGroup group, TensorSettings s, EmittedTensor emitted, int index)
+    {
+        var notes = new List<string>(emitted.Notes);
+        if (group.Layout.K < s.BlockSize)
+            notes.Add($"reduction length {group.Layout.K} is shorter than a block of {s.BlockSize}: the block is padded");
+        if (c.Groups.Count > 1)
+            notes.Add($"the weight's uses need {c.Groups.Count} different layouts; this is layout {index + 1}, packed separately");
+        return new QuantizedTensorRecord
+        {
+            Name = c.Name,
+            Op = group.Uses[0].Op,
+            Nodes = group.Uses.Select(u => u.NodeName).ToList(),
+            Shape = c.Shape,
+            Settings = s,
+            BlockShape = group.Layout.BlockShape,
+            Axis = group.Layout.Axis,
+            Elements = emitted.Elements,
+            Scales = emitted.Scales,
+            Micro = emitted.Micro,
+            BytesBefore = c.ElementCount * 4,
+            BytesAfter = emitted.BytesAfter,
+            Notes = notes,
+        };
+    }
+}

@@ -1,0 +1,82 @@
+using System.Reflection;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Mx.Onnx.Quantization;
+
+/// <summary>
+/// The <c>mx.tool</c> and <c>mx.quantization</c> metadata_props of a quantized model (the contract the report reads):
+/// the run's options and, per tensor, its layout, the initializers that hold it and the bytes before and after.
+/// </summary>
+public static class QuantizationMetadata
+{
+    /// <summary>The metadata key of the tool name and version.</summary>
+    public const string ToolKey = "mx.tool";
+
+    /// <summary>The metadata key of the JSON description.</summary>
+    public const string QuantizationKey = "mx.quantization";
+
+    /// <summary><c>mx &lt;version&gt;</c>, the version of this library.</summary>
+    public static string Tool { get; } = "mx " + ToolVersion();
+
+    /// <summary>The JSON document for a run.</summary>
+    public static string ToJson(QuantizationOptions options, IEnumerable<QuantizedTensorRecord> tensors, IEnumerable<SkippedTensorRecord> skipped, IEnumerable<string> notes)
+    {
+        var root = new JsonObject
+        {
+            ["tool"] = Tool,
+            ["emit"] = QuantizationText.Emit(options.Emit),
+            ["format"] = options.Format.Name,
+            ["block_size"] = options.DefaultSettings.BlockSize,
+            ["scale"] = QuantizationText.Scale(options.ScaleMode),
+            ["rounding"] = QuantizationText.Rounding(options.Rounding),
+            ["act_format"] = options.ActFormat?.Name,
+            ["tensors"] = new JsonArray(tensors.Select(Tensor).ToArray<JsonNode?>()),
+            ["skipped"] = new JsonArray(skipped.Select(s => (JsonNode?)new JsonObject { ["name"] = s.Name, ["op"] = s.Op, ["reason"] = s.Reason }).ToArray()),
+            ["notes"] = new JsonArray(notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
+        };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+    }
+
+    private static JsonNode Tensor(QuantizedTensorRecord t) => new JsonObject
+    {
+        ["name"] = t.Name,
+        ["op"] = t.Op,
+        ["nodes"] = new JsonArray(t.Nodes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
+        ["shape"] = new JsonArray(t.Shape.Select(d => (JsonNode?)JsonValue.Create(d)).ToArray()),
+        ["dtype"] = t.DType,
+        ["format"] = t.Settings.Format.Name,
+        ["block_size"] = t.Settings.BlockSize,
+        ["scale"] = t.Settings.ScaleText,
+        ["rounding"] = t.Settings.RoundingText,
+        ["block_shape"] = new JsonArray(t.BlockShape.Select(d => (JsonNode?)JsonValue.Create(d)).ToArray()),
+        ["axis"] = t.Axis,
+        ["elements"] = t.Elements,
+        ["scales"] = t.Scales,
+        ["micro"] = t.Micro,
+        ["bytes_before"] = t.BytesBefore,
+        ["bytes_after"] = t.BytesAfter,
+        ["notes"] = new JsonArray(t.Notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
+    };
+
+    /// <summary>Sets (replacing) a metadata_props entry.</summary>
+    public static void Set(Proto.ModelProto model, string key, string value)
+    {
+        for (int i = model.MetadataProps.Count - 1; i >= 0; i--)
+            if (model.MetadataProps[i].Key == key) model.MetadataProps.RemoveAt(i);
+        model.MetadataProps.Add(new Proto.StringStringEntryProto { Key = key, Value = value });
+    }
+
+    private static string ToolVersion()
+    {
+        var asm = typeof(QuantizationMetadata).Assembly;
+        string? v = asm.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+        if (v != null)
+        {
+            int plus = v.IndexOf('+', StringComparison.Ordinal);
+            return plus >= 0 ? v[..plus] : v;
+        }
+        var n = asm.GetName().Version;
+        return n is null ? "0.1.0" : $"{n.Major}.{n.Minor}.{n.Build}";
+    }
+}

@@ -1,0 +1,118 @@
+using System.Text.RegularExpressions;
+using Mx.Runtime.Formats;
+
+namespace Mx.Onnx.Quantization;
+
+/// <summary>The form a quantized weight takes in the output model.</summary>
+public enum EmitForm
+{
+    /// <summary>MX-packed uint8 initializers read by the <c>mx.onnx</c> custom ops (MxMatMul, MxGather, MxDequantize).</summary>
+    Packed,
+
+    /// <summary>Standard ONNX: blocked <c>DequantizeLinear</c> with low-precision data and power-of-two scales.</summary>
+    Qdq,
+
+    /// <summary>Fake quantization: the same graph with the weights replaced by their MX-dequantized float32 values.</summary>
+    Fake,
+}
+
+/// <summary>How one weight is quantized: format, block size, scale choice and element rounding.</summary>
+/// <param name="Format">The MX format.</param>
+/// <param name="BlockSize">Elements per shared scale.</param>
+/// <param name="ScaleMode">Scale choice per block.</param>
+/// <param name="Rounding">Element rounding.</param>
+public sealed record TensorSettings(MxFormat Format, int BlockSize, MxScaleMode ScaleMode, MxRounding Rounding)
+{
+    /// <summary>The scale mode as the metadata and CLI spell it (<c>floor</c>, <c>ceil</c>, <c>mse</c>).</summary>
+    public string ScaleText => QuantizationText.Scale(ScaleMode);
+
+    /// <summary>The rounding as the metadata and CLI spell it (<c>even</c>, <c>away</c>).</summary>
+    public string RoundingText => QuantizationText.Rounding(Rounding);
+}
+
+/// <summary>The model-wide choices of a quantization run; the default <see cref="QuantizationPlan"/> is built from them.</summary>
+public sealed record QuantizationOptions
+{
+    /// <summary>Operators whose weights can be quantized.</summary>
+    public static readonly IReadOnlyList<string> SupportedOps = ["MatMul", "Gemm", "Conv", "Gather"];
+
+    /// <summary>The default format. Default MXFP4 (E2M1).</summary>
+    public MxFormat Format { get; init; } = MxFormats.Mxfp4E2M1;
+
+    /// <summary>Elements per block; null: the format's default (32, or 16 for MX9/6/4).</summary>
+    public int? BlockSize { get; init; }
+
+    /// <summary>Scale choice per block. Default floor (OCP).</summary>
+    public MxScaleMode ScaleMode { get; init; } = MxScaleMode.Floor;
+
+    /// <summary>Element rounding. Default round half to even (OCP).</summary>
+    public MxRounding Rounding { get; init; } = MxRounding.NearestEven;
+
+    /// <summary>Activation format for the inputs of quantized ops; null leaves activations in float32.</summary>
+    public MxFormat? ActFormat { get; init; }
+
+    /// <summary>The emitted form. Default <see cref="EmitForm.Packed"/>.</summary>
+    public EmitForm Emit { get; init; } = EmitForm.Packed;
+
+    /// <summary>Operators whose weights are quantized (a subset of <see cref="SupportedOps"/>). Default all.</summary>
+    public IReadOnlySet<string> Ops { get; init; } = new HashSet<string>(SupportedOps, StringComparer.Ordinal);
+
+    /// <summary>Weights whose name matches any of these are left alone.</summary>
+    public IReadOnlyList<Regex> Exclude { get; init; } = [];
+
+    /// <summary>Weights with fewer elements are left alone. Default 1024.</summary>
+    public long MinElements { get; init; } = 1024;
+
+    /// <summary>Quantize even a model that already holds quantization ops.</summary>
+    public bool Force { get; init; }
+
+    /// <summary>The settings every quantized weight gets unless a plan overrides them.</summary>
+    public TensorSettings DefaultSettings => new(Format, BlockSize ?? Format.DefaultBlockSize, ScaleMode, Rounding);
+}
+
+/// <summary>The spellings of enum values shared by the CLI, the plan and the metadata.</summary>
+public static class QuantizationText
+{
+    /// <summary><c>floor</c>, <c>ceil</c> or <c>mse</c>.</summary>
+    public static string Scale(MxScaleMode mode) => mode switch
+    {
+        MxScaleMode.Ceil => "ceil",
+        MxScaleMode.Mse => "mse",
+        _ => "floor",
+    };
+
+    /// <summary><c>even</c> or <c>away</c>.</summary>
+    public static string Rounding(MxRounding rounding) => rounding == MxRounding.NearestAway ? "away" : "even";
+
+    /// <summary><c>packed</c>, <c>qdq</c> or <c>fake</c>.</summary>
+    public static string Emit(EmitForm emit) => emit.ToString().ToLowerInvariant();
+
+    /// <summary>Parses <c>floor</c>, <c>ceil</c>, <c>mse</c>.</summary>
+    /// <exception cref="ArgumentException">Another value.</exception>
+    public static MxScaleMode ParseScale(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "floor" => MxScaleMode.Floor,
+        "ceil" => MxScaleMode.Ceil,
+        "mse" => MxScaleMode.Mse,
+        _ => throw new ArgumentException($"unknown scale mode '{text}'; use floor, ceil or mse"),
+    };
+
+    /// <summary>Parses <c>even</c>, <c>away</c>.</summary>
+    /// <exception cref="ArgumentException">Another value.</exception>
+    public static MxRounding ParseRounding(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "even" => MxRounding.NearestEven,
+        "away" => MxRounding.NearestAway,
+        _ => throw new ArgumentException($"unknown rounding '{text}'; use even or away"),
+    };
+
+    /// <summary>Parses <c>packed</c>, <c>qdq</c>, <c>fake</c>.</summary>
+    /// <exception cref="ArgumentException">Another value.</exception>
+    public static EmitForm ParseEmit(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "packed" => EmitForm.Packed,
+        "qdq" => EmitForm.Qdq,
+        "fake" => EmitForm.Fake,
+        _ => throw new ArgumentException($"unknown emit form '{text}'; use packed, qdq or fake"),
+    };
+}
