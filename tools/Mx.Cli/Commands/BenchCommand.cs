@@ -94,6 +94,11 @@ public static class BenchCommand
             var report = ServingMemory.Run(ctx.Get(layers));
             if (ctx.Get(json)) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
             else ctx.Out.WriteLine(report.ToString());
+            return 0;
+        });
+        return command;
+    }
+
     /// <summary><c>mx bench quantize [--gib G] [--format F] [--dir DIR]</c>: end-to-end quantization of a generated large model.</summary>
     public static Command CreateQuantize()
     {
