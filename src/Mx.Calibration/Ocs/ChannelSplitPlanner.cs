@@ -10,11 +10,16 @@ public static class ChannelSplitPlanner
     /// <summary>A channel is an outlier when its amax is at least this multiple of the median channel amax.</summary>
     public const float OutlierFactor = 4f;
 
-    /// <summary>The split map for <paramref name="w"/>; identity when <paramref name="ratio"/> gives no split.</summary>
-    public static ChannelMap Split(ReadOnlySpan<float> w, WeightView view, double ratio)
+    /// <summary>
+    /// The split map for <paramref name="w"/>: ⌈ratio·K⌉ splits, rounded up so that K' fills its last block of
+    /// <paramref name="blockSize"/> when one is given (the packed layout stores the padding anyway, so the extra splits
+    /// cost no bits). Identity when <paramref name="ratio"/> is 0.
+    /// </summary>
+    public static ChannelMap Split(ReadOnlySpan<float> w, WeightView view, double ratio, int? blockSize = null)
     {
         if (ratio < 0 || ratio > 1 || double.IsNaN(ratio)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "the OCS expand ratio must be in [0, 1]");
         int splits = (int)Math.Ceiling(ratio * view.K - 1e-9);
+        if (splits > 0 && blockSize is int b && b > 0) splits += (b - (view.K + splits) % b) % b;
         float[] amax = view.ChannelAmax(w);
         var sources = Enumerable.Range(0, view.K).ToList();
         var factors = Enumerable.Repeat(1f, view.K).ToList();

@@ -29,7 +29,7 @@ public static class OcsPlanner
         var identity = ChannelMap.Identity(view.K);
         double before = EffectiveMse(w, view, identity, reference);
         var best = (Map: identity, Error: before, Reordered: false);
-        var split = ChannelSplitPlanner.Split(w, view, ratio);
+        var split = ChannelSplitPlanner.Split(w, view, ratio, reference.BlockSize);
         if (!split.IsIdentity)
         {
             double e = EffectiveMse(w, view, split, reference);
@@ -45,9 +45,10 @@ public static class OcsPlanner
             }
         }
         if (best.Map.IsIdentity) return null;
+        float threshold = BlockOutlierCount.Threshold(w, view);
         return new OcsDecision(target, best.Map, best.Reordered, before, best.Error,
-            BlockOutlierCount.Of(w, view, reference.BlockSize),
-            BlockOutlierCount.Of(view.Apply(w, best.Map), view.WithK(best.Map.Count), reference.BlockSize));
+            BlockOutlierCount.Of(w, view, reference.BlockSize, threshold),
+            BlockOutlierCount.Of(view.Apply(w, best.Map), view.WithK(best.Map.Count), reference.BlockSize, threshold));
     }
 
     /// <summary>MSE of the effective weight when the mapped weight is quantized with <paramref name="s"/>.</summary>
