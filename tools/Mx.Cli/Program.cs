@@ -24,6 +24,7 @@ public static class Program
                      CudaCommand.Create(),
                      ReportCommand.Create(),
                      QuantizeCommand.Create(),
+                     CalibrateCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

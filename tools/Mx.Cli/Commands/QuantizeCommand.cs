@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Mx.Calibration.Recipes;
 using Mx.Onnx;
 using Mx.Onnx.Quantization;
 using Mx.Onnx.Reports;
@@ -36,10 +37,15 @@ public static class QuantizeCommand
         var data = new Option<string?>("--data") { Description = "Folder of .npy inputs the report runs both models on" };
         var force = new Option<bool>("--force") { Description = "Quantize a model that already holds quantization ops" };
         var threshold = new Option<long?>("--external-data-threshold") { Description = "Tensors above this many bytes go to OUT.onnx.data (default: where they were; 1 KiB if the model would pass 2 GiB)" };
+        // Per-tensor formats: from a recipe file (mx calibrate), or chosen here from calibration data (--auto).
+        var recipeFile = new Option<string?>("--recipe") { Description = "Apply a calibration recipe (from mx calibrate): per-weight formats and channel splits" };
+        var auto = new Option<bool>("--auto") { Description = "Calibrate first (--calib with --max-bits or --min-sqnr) and apply the resulting recipe" };
+        var calibration = new CalibrateCommand.Shared();
         var command = new Command("quantize", "Rewrite an ONNX model's weights to an MX format (packed, standard QDQ or fake-quant).")
         {
-            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, threshold,
+            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, threshold, recipeFile, auto,
         };
+        foreach (var o in calibration.All) command.Options.Add(o);
         CliContext.SetAction(command, ctx =>
         {
             string inPath = ctx.Get(input), outPath = ctx.Get(output);
@@ -71,6 +77,11 @@ public static class QuantizeCommand
 
             var plan = new QuantizationPlan(options);
             using var model = OnnxModel.Load(inPath);
+            if (ctx.Get(recipeFile) != null && ctx.Get(auto)) throw new CliException("--recipe and --auto cannot be combined", 2);
+            if (!ctx.Get(auto) && (ctx.Get(calibration.MaxBits) != null || ctx.Get(calibration.MinSqnr) != null)) throw new CliException("--max-bits and --min-sqnr need --auto", 2);
+            var recipe = ctx.Get(auto) ? calibration.Run(ctx, model, inPath, options.MinElements, "--auto")
+                : ctx.Get(recipeFile) is { } recipePath ? RecipeJson.Load(recipePath) : null;
+            if (recipe != null) plan = RecipeApplier.Apply(model, recipe, plan);
             long before = new FileInfo(inPath).Length + ExternalBytes(model);
             var result = WithProgress(ctx, p => ModelQuantizer.Quantize(model, plan, p));
             // A model that came with external data keeps its large tensors (the packed ones included) outside.

@@ -1,0 +1,68 @@
+using Mx.Calibration.Evaluation;
+using Mx.Calibration.Ocs;
+using Mx.Onnx.Quantization;
+
+namespace Mx.Calibration.Recipes;
+
+/// <summary>The decision for one weight: its format (null settings: float32), what it costs and causes, and its channel split.</summary>
+/// <param name="Name">The weight.</param>
+/// <param name="Op">The operator that reads it.</param>
+/// <param name="Settings">Format, block size, scale mode, rounding; null leaves it in float32.</param>
+/// <param name="Bits">Average stored bits per original element.</param>
+/// <param name="TensorSqnrDb">The weight's own SQNR in this format (null when not measured or float32).</param>
+/// <param name="OutputError">The output error when only this weight is quantized (null when not measured).</param>
+/// <param name="Ocs">The outlier channel split applied before quantizing; null for none.</param>
+/// <param name="OcsVia">How the activation columns were duplicated (<c>gather</c>, <c>producer:NAME</c>).</param>
+/// <param name="OutlierBlocksBefore">Blocks whose scale an outlier sets, before the split.</param>
+/// <param name="OutlierBlocksAfter">The same after the split.</param>
+public sealed record RecipeTensor(string Name, string Op, TensorSettings? Settings, double Bits, double? TensorSqnrDb, OutputError? OutputError,
+    ChannelMap? Ocs, string? OcsVia, BlockOutlierCount? OutlierBlocksBefore, BlockOutlierCount? OutlierBlocksAfter)
+{
+    /// <summary>The format name or <c>fp32</c>.</summary>
+    public string FormatName => Settings?.Format.Name ?? "fp32";
+}
+
+/// <summary>
+/// The result of calibration, as <c>mx quantize --recipe</c> reads it: per weight the format and the channel splits,
+/// plus what the choice rests on (data, budget, measured error). See docs/calibration.md for the JSON.
+/// </summary>
+public sealed record CalibrationRecipe
+{
+    /// <summary>The recipe format version.</summary>
+    public const int CurrentVersion = 1;
+
+    /// <summary>Format version.</summary>
+    public int Version { get; init; } = CurrentVersion;
+    /// <summary>The model calibrated (as given).</summary>
+    public required string Model { get; init; }
+    /// <summary>Where the calibration samples came from.</summary>
+    public required string DataSource { get; init; }
+    /// <summary>Number of samples.</summary>
+    public required int Samples { get; init; }
+    /// <summary>Whether the samples were random inputs.</summary>
+    public required bool RandomData { get; init; }
+    /// <summary>The budget (text).</summary>
+    public required string Budget { get; init; }
+    /// <summary>The bits cap, when that was the budget.</summary>
+    public double? MaxBits { get; init; }
+    /// <summary>The SQNR floor in dB, when that was the budget.</summary>
+    public double? MinSqnrDb { get; init; }
+    /// <summary>Candidate names.</summary>
+    public required IReadOnlyList<string> Candidates { get; init; }
+    /// <summary>What selection minimised (<c>kl</c> or <c>nsr</c>).</summary>
+    public required string Objective { get; init; }
+    /// <summary>The OCS expand ratio used (0: none).</summary>
+    public double OcsRatio { get; init; }
+    /// <summary>Average bits per weight of the selection.</summary>
+    public required double AverageBits { get; init; }
+    /// <summary>Whether the verified result meets the budget.</summary>
+    public required bool BudgetMet { get; init; }
+    /// <summary>The float32 model's output error (zero) is implied; this is the error of the full selection, measured.</summary>
+    public required OutputError Measured { get; init; }
+    /// <summary>Per weight.</summary>
+    public required IReadOnlyList<RecipeTensor> Tensors { get; init; }
+    /// <summary>Uniform configurations measured in the same run: format name → (bits, error).</summary>
+    public IReadOnlyList<(string Format, double Bits, OutputError Error)> Uniform { get; init; } = [];
+    /// <summary>Notes from the search.</summary>
+    public IReadOnlyList<string> Log { get; init; } = [];
+}

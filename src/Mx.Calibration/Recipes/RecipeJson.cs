@@ -1,0 +1,150 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Mx.Calibration.Evaluation;
+using Mx.Calibration.Ocs;
+using Mx.Onnx.Quantization;
+using Mx.Runtime.Formats;
+
+namespace Mx.Calibration.Recipes;
+
+/// <summary>Reads and writes <see cref="CalibrationRecipe"/> as JSON (schema in docs/calibration.md).</summary>
+public static class RecipeJson
+{
+    /// <summary>The recipe as indented JSON.</summary>
+    public static string ToJson(CalibrationRecipe r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        var root = new JsonObject
+        {
+            ["version"] = r.Version,
+            ["model"] = r.Model,
+            ["data"] = new JsonObject { ["source"] = r.DataSource, ["samples"] = r.Samples, ["random"] = r.RandomData },
+            ["budget"] = new JsonObject { ["text"] = r.Budget, ["max_bits"] = r.MaxBits, ["min_sqnr_db"] = r.MinSqnrDb, ["met"] = r.BudgetMet },
+            ["candidates"] = new JsonArray(r.Candidates.Select(c => (JsonNode?)c).ToArray()),
+            ["objective"] = r.Objective,
+            ["ocs_ratio"] = r.OcsRatio,
+            ["average_bits"] = r.AverageBits,
+            ["measured"] = Error(r.Measured),
+            ["uniform"] = new JsonArray(r.Uniform.Select(u => (JsonNode?)new JsonObject { ["format"] = u.Format, ["bits"] = u.Bits, ["error"] = Error(u.Error) }).ToArray()),
+            ["tensors"] = new JsonArray(r.Tensors.Select(t => (JsonNode?)Tensor(t)).ToArray()),
+            ["log"] = new JsonArray(r.Log.Select(l => (JsonNode?)l).ToArray()),
+        };
+        return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+    }
+
+    /// <summary>Writes the recipe to <paramref name="path"/> (temporary file, then rename).</summary>
+    public static void Save(CalibrationRecipe recipe, string path) => AtomicText.Write(path, ToJson(recipe));
+
+    /// <summary>Reads a recipe file.</summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="InvalidDataException">Not a recipe: the message names the file and the field.</exception>
+    public static CalibrationRecipe Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"recipe file not found: {path}", path);
+        try
+        {
+            return Parse(File.ReadAllText(path, Encoding.UTF8));
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or ArgumentException or FormatException or KeyNotFoundException)
+        {
+            throw new InvalidDataException($"{path}: not a calibration recipe: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Parses recipe JSON.</summary>
+    public static CalibrationRecipe Parse(string json)
+    {
+        var root = JsonNode.Parse(json)?.AsObject() ?? throw new InvalidOperationException("the JSON is null");
+        int version = Req(root, "version").GetValue<int>();
+        if (version != CalibrationRecipe.CurrentVersion) throw new InvalidOperationException($"recipe version {version}; this build reads version {CalibrationRecipe.CurrentVersion}");
+        var data = Req(root, "data").AsObject();
+        var budget = Req(root, "budget").AsObject();
+        var tensors = Req(root, "tensors").AsArray().Select((t, i) => ParseTensor(t?.AsObject() ?? throw new InvalidOperationException($"tensors[{i}] is null"), i)).ToList();
+        return new CalibrationRecipe
+        {
+            Version = version,
+            Model = root["model"]?.GetValue<string>() ?? "",
+            DataSource = data["source"]?.GetValue<string>() ?? "",
+            Samples = data["samples"]?.GetValue<int>() ?? 0,
+            RandomData = data["random"]?.GetValue<bool>() ?? false,
+            Budget = budget["text"]?.GetValue<string>() ?? "",
+            MaxBits = budget["max_bits"]?.GetValue<double>(),
+            MinSqnrDb = budget["min_sqnr_db"]?.GetValue<double>(),
+            BudgetMet = budget["met"]?.GetValue<bool>() ?? false,
+            Candidates = root["candidates"]?.AsArray().Select(c => c!.GetValue<string>()).ToList() ?? [],
+            Objective = root["objective"]?.GetValue<string>() ?? "",
+            OcsRatio = root["ocs_ratio"]?.GetValue<double>() ?? 0,
+            AverageBits = root["average_bits"]?.GetValue<double>() ?? 0,
+            Measured = root["measured"] is JsonObject m ? ParseError(m) : OutputError.Zero,
+            Tensors = tensors,
+        };
+    }
+
+    private static JsonNode Req(JsonObject o, string name) => o[name] ?? throw new InvalidOperationException($"missing field '{name}'");
+
+    private static JsonObject Error(OutputError e) => new()
+    {
+        ["nsr"] = Finite(e.Nsr), ["sqnr_db"] = Finite(e.SqnrDb), ["mean_kl"] = e.MeanKl is double k ? Finite(k) : null, ["top1_agreement"] = e.Top1Agreement,
+    };
+
+    // JSON has no infinities: an exact result is written as null.
+    private static JsonNode? Finite(double x) => double.IsFinite(x) ? JsonValue.Create(x) : null;
+
+    private static OutputError ParseError(JsonObject o) =>
+        new(o["nsr"]?.GetValue<double>() ?? 0, o["mean_kl"]?.GetValue<double>(), o["top1_agreement"]?.GetValue<double>());
+
+    private static JsonObject Tensor(RecipeTensor t)
+    {
+        var o = new JsonObject
+        {
+            ["name"] = t.Name,
+            ["op"] = t.Op,
+            ["format"] = t.FormatName,
+            ["block_size"] = t.Settings?.BlockSize,
+            ["scale"] = t.Settings?.ScaleText,
+            ["rounding"] = t.Settings?.RoundingText,
+            ["bits"] = t.Bits,
+            ["tensor_sqnr_db"] = t.TensorSqnrDb is double s ? Finite(s) : null,
+            ["output_error"] = t.OutputError is { } e ? Error(e) : null,
+        };
+        if (t.Ocs != null)
+        {
+            o["ocs"] = new JsonObject
+            {
+                ["channels"] = t.Ocs.Count,
+                ["split"] = new JsonArray(t.Ocs.SplitChannels.Select(c => (JsonNode?)c).ToArray()),
+                ["sources"] = new JsonArray(t.Ocs.Sources.Select(c => (JsonNode?)c).ToArray()),
+                ["factors"] = new JsonArray(t.Ocs.Factors.Select(c => (JsonNode?)c).ToArray()),
+                ["via"] = t.OcsVia,
+                ["outlier_blocks_before"] = t.OutlierBlocksBefore?.OutlierBlocks,
+                ["outlier_blocks_after"] = t.OutlierBlocksAfter?.OutlierBlocks,
+                ["blocks_before"] = t.OutlierBlocksBefore?.Blocks,
+                ["blocks_after"] = t.OutlierBlocksAfter?.Blocks,
+            };
+        }
+        return o;
+    }
+
+    private static RecipeTensor ParseTensor(JsonObject o, int i)
+    {
+        string name = o["name"]?.GetValue<string>() ?? throw new InvalidOperationException($"tensors[{i}]: missing 'name'");
+        string format = o["format"]?.GetValue<string>() ?? throw new InvalidOperationException($"tensor '{name}': missing 'format'");
+        TensorSettings? settings = null;
+        if (!format.Equals("fp32", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!MxFormats.TryParse(format, out var f)) throw new InvalidOperationException($"tensor '{name}': unknown format '{format}'");
+            settings = new TensorSettings(f, o["block_size"]?.GetValue<int>() ?? f.DefaultBlockSize,
+                QuantizationText.ParseScale(o["scale"]?.GetValue<string>() ?? "floor"), QuantizationText.ParseRounding(o["rounding"]?.GetValue<string>() ?? "even"));
+        }
+        ChannelMap? ocs = null;
+        string? via = null;
+        if (o["ocs"] is JsonObject c)
+        {
+            ocs = new ChannelMap(Req(c, "sources").AsArray().Select(x => x!.GetValue<int>()).ToArray(), Req(c, "factors").AsArray().Select(x => x!.GetValue<float>()).ToArray());
+            via = c["via"]?.GetValue<string>();
+        }
+        return new RecipeTensor(name, o["op"]?.GetValue<string>() ?? "", settings, o["bits"]?.GetValue<double>() ?? 0,
+            o["tensor_sqnr_db"]?.GetValue<double>(), o["output_error"] is JsonObject e ? ParseError(e) : null, ocs, via, null, null);
+    }
+}

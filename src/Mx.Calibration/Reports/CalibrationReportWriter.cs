@@ -1,0 +1,63 @@
+using System.Globalization;
+using System.Text;
+using Mx.Calibration.Evaluation;
+using Mx.Calibration.Recipes;
+
+namespace Mx.Calibration.Reports;
+
+/// <summary>
+/// Writes a calibration report: per weight the chosen format, its bits, its own SQNR, the output error it causes
+/// alone and the channels split; the uniform baselines and the verified result against the budget. <c>.json</c>
+/// writes the recipe JSON (which holds all of it); any other extension writes Markdown.
+/// </summary>
+public static class CalibrationReportWriter
+{
+    /// <summary>Writes the report for <paramref name="recipe"/> to <paramref name="path"/> (temporary file, then rename).</summary>
+    public static void Write(CalibrationRecipe recipe, string path)
+    {
+        ArgumentNullException.ThrowIfNull(recipe);
+        ArgumentNullException.ThrowIfNull(path);
+        AtomicText.Write(path, path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) ? RecipeJson.ToJson(recipe) : Markdown(recipe));
+    }
+
+    /// <summary>The report as Markdown.</summary>
+    public static string Markdown(CalibrationRecipe r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        var sb = new StringBuilder();
+        sb.AppendLine($"# Calibration report: {Path.GetFileName(r.Model)}").AppendLine();
+        sb.AppendLine($"- data: {r.DataSource} ({r.Samples} samples){(r.RandomData ? " — **random inputs: the choice rests on random data, not real inputs**" : "")}");
+        sb.AppendLine($"- budget: {r.Budget}; met: {(r.BudgetMet ? "yes" : "**no**")}");
+        sb.AppendLine($"- result: {F(r.AverageBits)} bits/weight; {Err(r.Measured)} (objective: {r.Objective})");
+        sb.AppendLine($"- candidates: {string.Join(", ", r.Candidates)}; OCS expand ratio {F(r.OcsRatio)}");
+        sb.AppendLine().AppendLine("## Uniform baselines (same samples)").AppendLine();
+        sb.AppendLine("| format | bits/weight | output error |").AppendLine("|---|---|---|");
+        foreach (var (format, bits, error) in r.Uniform) sb.AppendLine($"| {format} | {F(bits)} | {Err(error)} |");
+        sb.AppendLine($"| **selection** | {F(r.AverageBits)} | {Err(r.Measured)} |");
+        sb.AppendLine().AppendLine("## Weights").AppendLine();
+        sb.AppendLine("| weight | op | format | bits | tensor SQNR dB | output error alone | OCS split channels | outlier blocks before → after |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var t in r.Tensors)
+        {
+            string ocs = t.Ocs is null ? "" : $"{string.Join(" ", t.Ocs.SplitChannels)} (+{t.Ocs.Count - t.Ocs.Sources.Distinct().Count()}, {t.OcsVia})";
+            string blocks = t.OutlierBlocksBefore is { } b && t.OutlierBlocksAfter is { } a ? $"{b.OutlierBlocks}/{b.Blocks} → {a.OutlierBlocks}/{a.Blocks}" : "";
+            sb.AppendLine($"| {t.Name} | {t.Op} | {t.FormatName} | {F(t.Bits)} | {(t.TensorSqnrDb is double s ? F(s) : "")} | {(t.OutputError is { } e ? Err(e) : "")} | {ocs} | {blocks} |");
+        }
+        if (r.Log.Count > 0)
+        {
+            sb.AppendLine().AppendLine("## Search").AppendLine();
+            foreach (string l in r.Log) sb.AppendLine($"- {l}");
+        }
+        return sb.ToString();
+    }
+
+    private static string Err(OutputError e)
+    {
+        string s = $"SQNR {F(e.SqnrDb)} dB";
+        if (e.MeanKl is double kl) s += $", KL {kl.ToString("G3", CultureInfo.InvariantCulture)}";
+        if (e.Top1Agreement is double t) s += $", top-1 {F(t)}";
+        return s;
+    }
+
+    private static string F(double x) => double.IsPositiveInfinity(x) ? "∞" : x.ToString("0.###", CultureInfo.InvariantCulture);
+}

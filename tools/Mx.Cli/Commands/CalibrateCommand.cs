@@ -1,0 +1,114 @@
+using System.CommandLine;
+using System.Globalization;
+using Mx.Calibration;
+using Mx.Calibration.Data;
+using Mx.Calibration.Recipes;
+using Mx.Calibration.Reports;
+using Mx.Calibration.Selection;
+using Mx.Onnx;
+
+namespace Mx.Cli.Commands;
+
+/// <summary>
+/// <c>mx calibrate IN.onnx --calib DIR -o recipe.json (--max-bits B | --min-sqnr S)</c>: chooses an MX format per weight
+/// from calibration data under a budget (optionally splitting outlier channels) and writes the recipe that
+/// <c>mx quantize --recipe</c> applies. A thin shell over <see cref="Calibrator"/>.
+/// </summary>
+public static class CalibrateCommand
+{
+    /// <summary>Options shared with <c>mx quantize --auto</c>.</summary>
+    internal sealed class Shared
+    {
+        public Option<string?> Calib { get; } = new("--calib") { Description = "Calibration data: a folder of <input>.npy (first axis = samples), a folder of test_data_set_* (input_*.pb), or 'random'" };
+        public Option<double?> MaxBits { get; } = new("--max-bits") { Description = "Average bits per weight (scales included) to stay under, minimising output error" };
+        public Option<double?> MinSqnr { get; } = new("--min-sqnr") { Description = "Output SQNR in dB to reach, minimising size" };
+        public Option<string> Candidates { get; } = new("--candidates") { Description = "Formats to choose from (comma-separated; fp32 leaves a weight alone)", DefaultValueFactory = _ => string.Join(",", FormatCandidate.Defaults.Select(c => c.Name)) };
+        public Option<double> Ocs { get; } = new("--ocs") { Description = "Outlier channel splitting expand ratio (0 = off, e.g. 0.02)", DefaultValueFactory = _ => 0 };
+        public Option<bool> NoReorder { get; } = new("--no-reorder") { Description = "Do not try grouping outlier channels into shared blocks" };
+        public Option<int?> MaxSamples { get; } = new("--max-samples") { Description = "Use at most this many calibration samples" };
+
+        public IEnumerable<Option> All => [Calib, MaxBits, MinSqnr, Candidates, Ocs, NoReorder, MaxSamples];
+
+        /// <summary>Runs calibration as the options say; <paramref name="name"/> is the option that needs --calib.</summary>
+        public CalibrationRecipe Run(CliContext ctx, OnnxModel model, string modelPath, long minElements, string name)
+        {
+            string calib = ctx.Get(Calib) ?? throw new CliException($"{name} needs --calib DIR (or --calib random)", 2);
+            double? bits = ctx.Get(MaxBits), sqnr = ctx.Get(MinSqnr);
+            if (bits.HasValue == sqnr.HasValue) throw new CliException($"{name} needs exactly one of --max-bits and --min-sqnr", 2);
+            double ocs = ctx.Get(Ocs);
+            if (!(ocs >= 0 && ocs <= 1)) throw new CliException("--ocs must be between 0 and 1", 2);
+            int? max = ctx.Get(MaxSamples);
+            if (max is <= 0) throw new CliException("--max-samples must be positive", 2);
+            Budget budget;
+            IReadOnlyList<FormatCandidate> candidates;
+            try
+            {
+                budget = bits is double b ? Budget.Bits(b) : Budget.Sqnr(sqnr!.Value);
+                candidates = FormatCandidate.Parse(ctx.Get(Candidates));
+            }
+            catch (ArgumentException ex)
+            {
+                throw new CliException(ex.Message, 2, ex);
+            }
+            if (calib != CalibrationSamples.RandomSpec && !Directory.Exists(calib)) throw new CliException($"--calib folder not found: {calib}", 2);
+            var samples = CalibrationSamples.Load(calib, ModelInputs.Of(model), max);
+            if (samples.IsRandom) ctx.Error.WriteLine("mx: warning: calibrating on random inputs; the choice rests on random data");
+            var options = new CalibrationOptions
+            {
+                Budget = budget,
+                Candidates = candidates,
+                OcsRatio = ocs,
+                OcsReorder = !ctx.Get(NoReorder),
+                MinElements = minElements,
+                Log = ctx.Verbose ? line => ctx.Error.WriteLine(line) : null,
+            };
+            try
+            {
+                return Calibrator.Calibrate(model, samples, options, modelPath);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new CliException(ex.Message, 1, ex);
+            }
+        }
+    }
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var shared = new Shared();
+        var input = new Argument<string>("model") { Description = "The ONNX model to calibrate (never modified)" };
+        var output = new Option<string>("--output", "-o") { Description = "The recipe (JSON) to write", Required = true };
+        var report = new Option<string?>("--report") { Description = "Write a calibration report (.md or .json)" };
+        var minElements = new Option<long>("--min-elements") { Description = "Leave weights with fewer elements", DefaultValueFactory = _ => 1024 };
+        var command = new Command("calibrate", "Choose an MX format per weight from calibration data under a bits or SQNR budget; write a recipe for mx quantize --recipe.")
+        {
+            input, output, report, minElements,
+        };
+        foreach (var o in shared.All) command.Options.Add(o);
+        CliContext.SetAction(command, ctx =>
+        {
+            string inPath = ctx.Get(input), outPath = ctx.Get(output);
+            if (!File.Exists(inPath)) throw new CliException($"model file not found: {inPath}");
+            using var model = OnnxModel.Load(inPath);
+            var recipe = shared.Run(ctx, model, inPath, ctx.Get(minElements), "mx calibrate");
+            RecipeJson.Save(recipe, outPath);
+            if (ctx.Get(report) is { } reportPath) CalibrationReportWriter.Write(recipe, reportPath);
+            ctx.Out.WriteLine(Summary(inPath, outPath, recipe));
+            return recipe.BudgetMet ? 0 : 1;
+        });
+        return command;
+    }
+
+    /// <summary>The one summary line.</summary>
+    internal static string Summary(string inPath, string outPath, CalibrationRecipe r)
+    {
+        string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
+        var counts = r.Tensors.GroupBy(t => t.FormatName).Select(g => $"{g.Count()} {g.Key}");
+        string err = $"output SQNR {F(r.Measured.SqnrDb)} dB" + (r.Measured.MeanKl is double kl ? $", KL {kl.ToString("G3", CultureInfo.InvariantCulture)}" : "")
+                     + (r.Measured.Top1Agreement is double t ? $", top-1 {F(t)}" : "");
+        int split = r.Tensors.Count(t => t.Ocs != null);
+        return $"{inPath} → {outPath}: {r.Tensors.Count} weights ({string.Join(", ", counts)}), {F(r.AverageBits)} bits/weight, {err}" +
+               $"{(split > 0 ? $"; OCS on {split} weights" : "")}; budget {r.Budget} {(r.BudgetMet ? "met" : "NOT met")}{(r.RandomData ? "; calibrated on random data" : "")}";
+    }
+}
