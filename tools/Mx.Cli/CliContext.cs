@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace Mx.Cli;
 
@@ -59,10 +60,19 @@ public sealed class CliContext
         }
         catch (Exception ex)
         {
-            error.WriteLine($"mx {parse.CommandResult.Command.Name}: {OneLine(ex)}");
+            error.WriteLine($"mx {CommandPath(parse)}: {OneLine(ex)}");
             if (ctx.Verbose) error.WriteLine(ex.ToString());
             return ex is CliException ce ? ce.ExitCode : 1;
         }
+    }
+
+    /// <summary>The command's words below the root, e.g. <c>bench gemm</c>.</summary>
+    private static string CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = parse.CommandResult; r is CommandResult c && c.Command is not RootCommand; r = c.Parent)
+            names.Insert(0, c.Command.Name);
+        return string.Join(' ', names);
     }
 
     /// <summary>The exception's message with the messages of its inner exceptions, on one line.</summary>
