@@ -27,7 +27,7 @@ public class ModelQuantizerTests
     {
         foreach (string m in new[] { "mlp_outliers.onnx", "transformer_block.onnx", "gemm_transb_bias.onnx", "convnet.onnx", "shared_weight.onnx", "constant_weights.onnx", "external_data/model.onnx" })
             yield return new TestCaseData("testmodels", m).SetArgDisplayNames("testmodels/" + m);
-        foreach (string m in new[] { "squeezenet1.1", "stories260K", "mnist", "silero-vad", "ppocr-cls" })
+        foreach (string m in new[] { "squeezenet1.1", "stories260K", "mnist", "silero-vad", "ppocr-cls", "magika", "ultraface" })
             yield return new TestCaseData("shared", m).SetArgDisplayNames("shared/" + m);
     }
 
