@@ -132,7 +132,7 @@ public class VectorEqualityTests
         var packer = new MxVectorBits(bits);
         byte[] codes = new byte[8], expected = new byte[bits], packed = new byte[16];
         var lanes = new uint[8];
-        for (int t = 0; t < 20000; t++)
+        for (int t = 0; t < 5000; t++)
         {
             rng.NextBytes(codes);
             for (int i = 0; i < 8; i++) lanes[i] = codes[i];
