@@ -22,7 +22,7 @@ public static class MxRowCodec
         CheckSizes(elements.Length, scales.Length, micro.Length, nb, blockBytes, microBytes);
         int done = 0;
         if (path != MxCodecPath.Scalar && MxVectorCodec.Supports(format, scaleMode))
-            done = MxVectorCodec.QuantizeFullBlocks(format, row, blockSize, elements, scales, scaleMode, rounding);
+            done = MxVectorCodec.QuantizeFullBlocks(format, row, blockSize, elements, scales, micro, scaleMode, rounding);
         if (done == nb) return;
         Span<byte> codes = stackalloc byte[blockSize];
         for (int b = done; b < nb; b++)
@@ -47,7 +47,7 @@ public static class MxRowCodec
         CheckSizes(elements.Length, scales.Length, micro.Length, nb, blockBytes, microBytes);
         int done = 0;
         if (path != MxCodecPath.Scalar && MxVectorCodec.Supports(format, MxScaleMode.Floor))
-            done = MxVectorCodec.DequantizeFullBlocks(format, elements, scales, blockSize, row);
+            done = MxVectorCodec.DequantizeFullBlocks(format, elements, scales, micro, blockSize, row);
         if (done == nb) return;
         Span<byte> codes = stackalloc byte[blockSize];
         for (int b = done; b < nb; b++)

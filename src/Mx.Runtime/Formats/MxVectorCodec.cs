@@ -6,8 +6,10 @@ using System.Runtime.Intrinsics.X86;
 namespace Mx.Runtime.Formats;
 
 /// <summary>
-/// The Vector256 (AVX2) codec for whole blocks of the element formats with a plain per-element grid (every format but
-/// MX9/6/4), floor and ceil scales. Quantize: the block's scale exponent e is found on the scalar side from the max of
+/// The Vector256 (AVX2) codec for whole blocks, every format and scale mode. This file holds the dispatch and the fast
+/// path for the 8- and 4-bit formats without micro-exponents at floor and ceil scales; MX9/MX6/MX4, MSE and the 6-bit
+/// formats go to <see cref="MxVectorQuantizer"/>, MX9/MX6/MX4 decoding to <see cref="MxVectorMicroDecoder"/>.
+/// Quantize: the block's scale exponent e is found on the scalar side from the max of
 /// the |x| bit patterns (exactly as the reference), then y = x · 2^−e (exact whenever it matters: a product that
 /// rounds is a float32 subnormal, far below half the smallest element step, and encodes as ±0 either way), then the
 /// grid rounding of <see cref="MxElementGrid"/> is done on y's bits with per-lane variable shifts. Dequantize: table
@@ -18,18 +20,20 @@ internal static class MxVectorCodec
 {
     public static bool IsHardwareAccelerated => Avx2.IsSupported;
 
-    public static bool Supports(MxFormat format, MxScaleMode mode) =>
-        Avx2.IsSupported && format.Kind != MxElementKind.SharedMicroExponent && mode != MxScaleMode.Mse;
+    /// <summary>Whether the Vector256 path serves this format and mode here (every one, on a machine with AVX2).</summary>
+    public static bool Supports(MxFormat format, MxScaleMode mode) => Avx2.IsSupported;
 
     /// <summary>Quantizes the row's whole blocks; returns how many blocks it wrote (the rest are partial).</summary>
     public static unsafe int QuantizeFullBlocks(MxFormat format, ReadOnlySpan<float> row, int blockSize, Span<byte> elements, Span<byte> scales,
-        MxScaleMode scaleMode, MxRounding rounding)
+        Span<byte> micro, MxScaleMode scaleMode, MxRounding rounding)
     {
+        if (format.Kind == MxElementKind.SharedMicroExponent || scaleMode == MxScaleMode.Mse || format.ElementBits is not (8 or 4))
+            return MxVectorQuantizer.QuantizeFullBlocks(format, row, blockSize, elements, scales, micro, scaleMode, rounding);
         int full = row.Length / blockSize;
         if (full == 0) return 0;
         ref readonly var g = ref MxElementGrid.For(format);
         int bits = g.Bits, blockBytes = blockSize * bits / 8, vectors = blockSize / 8;
-        var p = new GridParams(g, rounding);
+        var p = new MxVectorGrid(format, rounding);
         float maxNormal = (float)format.MaxNormal;
         byte* codes = stackalloc byte[64];
         fixed (float* src0 = row)
@@ -54,10 +58,10 @@ internal static class MxVectorCodec
                 if (scaleMode == MxScaleMode.Ceil && amax != 0 && BitConverter.UInt32BitsToSingle(amax) > format.MaxNormal * Math.ScaleB(1.0, e))
                     e = Math.Min(e + 1, E8M0.MaxExponent);
                 scales[b] = E8M0.FromExponent(e);
-                var mul = Vector256.Create(-e == -127 ? BitConverter.Int32BitsToSingle(0x00400000) : BitConverter.Int32BitsToSingle((127 - e) << 23));
+                var mul = Vector256.Create(MxVectorGrid.PowerOfTwo(-e));
                 if (vectors == 1)
                 {
-                    var c = EncodeVector(Avx.LoadVector256(src) * mul, p);
+                    var c = p.Encode(Avx.LoadVector256(src) * mul);
                     var bytes = Vector256.Narrow(Vector256.Narrow(c, Vector256<uint>.Zero), Vector256<ushort>.Zero);
                     *(ulong*)codes = bytes.AsUInt64().GetElement(0);
                 }
@@ -65,11 +69,11 @@ internal static class MxVectorCodec
                 {
                     for (int v = 0; v < vectors; v += 4)
                     {
-                        var c0 = EncodeVector(Avx.LoadVector256(src + 8 * v) * mul, p);
-                        var c1 = EncodeVector(Avx.LoadVector256(src + 8 * v + 8) * mul, p);
+                        var c0 = p.Encode(Avx.LoadVector256(src + 8 * v) * mul);
+                        var c1 = p.Encode(Avx.LoadVector256(src + 8 * v + 8) * mul);
                         Vector256<ushort> lo = Vector256.Narrow(c0, c1), hi = Vector256<ushort>.Zero;
                         if (v + 2 < vectors)
-                            hi = Vector256.Narrow(EncodeVector(Avx.LoadVector256(src + 8 * v + 16) * mul, p), EncodeVector(Avx.LoadVector256(src + 8 * v + 24) * mul, p));
+                            hi = Vector256.Narrow(p.Encode(Avx.LoadVector256(src + 8 * v + 16) * mul), p.Encode(Avx.LoadVector256(src + 8 * v + 24) * mul));
                         var bytes = Vector256.Narrow(lo, hi);
                         if (v + 2 < vectors) bytes.Store(codes + 8 * v);
                         else bytes.GetLower().Store(codes + 8 * v);
@@ -79,53 +83,6 @@ internal static class MxVectorCodec
             }
         }
         return full;
-    }
-
-    private readonly struct GridParams
-    {
-        public readonly Vector256<uint> EminBiased, DropBase, MaxMag, Away, SignShift, Mask;
-        public readonly int M;
-        public readonly bool TwosComplement;
-
-        public GridParams(in MxElementGrid g, MxRounding rounding)
-        {
-            M = g.M;
-            EminBiased = Vector256.Create((uint)(g.Emin + 127));
-            DropBase = Vector256.Create((uint)(23 - g.M));
-            MaxMag = Vector256.Create((uint)g.MaxMagnitude);
-            Away = Vector256.Create(rounding == MxRounding.NearestAway ? uint.MaxValue : 0u);
-            SignShift = Vector256.Create((uint)(g.Bits - 1));
-            Mask = Vector256.Create((1u << g.Bits) - 1);
-            TwosComplement = g.TwosComplement;
-        }
-    }
-
-    /// <summary>Element codes (one per uint lane) of eight already-scaled values y.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> EncodeVector(Vector256<float> y, in GridParams p)
-    {
-        var bits = y.AsUInt32();
-        var sign = Vector256.ShiftRightLogical(bits, 31);
-        var a = bits & Vector256.Create(0x7FFFFFFFu);
-        var expY = Vector256.ShiftRightLogical(a, 23);
-        var man = (a & Vector256.Create(0x7FFFFFu)) | (Vector256.GreaterThan(expY, Vector256<uint>.Zero) & Vector256.Create(0x800000u));
-        var expEff = Avx2.Max(expY, Vector256<uint>.One);
-        // drop = 23 − M + max(0, eminBiased − expEff), at most 31
-        var deficit = Avx2.Max(p.EminBiased, expEff) - expEff;
-        var drop = Avx2.Min(p.DropBase + deficit, Vector256.Create(31u));
-        var half = Avx2.ShiftLeftLogicalVariable(Vector256<uint>.One, drop - Vector256<uint>.One);
-        var lsb = Avx2.ShiftRightLogicalVariable(man, drop) & Vector256<uint>.One;
-        // nearest-even: half − 1 + lsb; nearest-away: half
-        var bias = Vector256.ConditionalSelect(p.Away, half, half - Vector256<uint>.One + lsb);
-        var n = Avx2.ShiftRightLogicalVariable(man + bias, drop);
-        var over = Avx2.Max(expY, p.EminBiased) - p.EminBiased;
-        var code = Avx2.Min(Vector256.ShiftLeft(over, p.M) + n, p.MaxMag);
-        if (p.TwosComplement)
-        {
-            var neg = Vector256.Equals(sign, Vector256<uint>.One);
-            return Vector256.ConditionalSelect(neg, (Vector256<uint>.Zero - code) & p.Mask, code);
-        }
-        return code | Avx2.ShiftLeftLogicalVariable(sign, p.SignShift);
     }
 
     private static int HorizontalMax(Vector256<int> v)
@@ -153,15 +110,6 @@ internal static class MxVectorCodec
                 }
                 for (; i < blockSize; i += 2) dst[i / 2] = (byte)(codes[i] | (codes[i + 1] << 4));
                 break;
-            case 6:
-                for (int q = 0; q < blockSize / 4; q++)
-                {
-                    uint w = codes[4 * q] | ((uint)codes[4 * q + 1] << 6) | ((uint)codes[4 * q + 2] << 12) | ((uint)codes[4 * q + 3] << 18);
-                    dst[3 * q] = (byte)w;
-                    dst[3 * q + 1] = (byte)(w >> 8);
-                    dst[3 * q + 2] = (byte)(w >> 16);
-                }
-                break;
             default:
                 MxBitPacking.Pack(new ReadOnlySpan<byte>(codes, blockSize), new Span<byte>(dst, blockSize * bits / 8), bits);
                 break;
@@ -169,13 +117,18 @@ internal static class MxVectorCodec
     }
 
     /// <summary>Dequantizes the row's whole blocks; returns how many blocks it wrote.</summary>
-    public static unsafe int DequantizeFullBlocks(MxFormat format, ReadOnlySpan<byte> elements, ReadOnlySpan<byte> scales, int blockSize, Span<float> row)
+    public static unsafe int DequantizeFullBlocks(MxFormat format, ReadOnlySpan<byte> elements, ReadOnlySpan<byte> scales, ReadOnlySpan<byte> micro,
+        int blockSize, Span<float> row)
     {
+        if (format.Kind == MxElementKind.SharedMicroExponent)
+            return MxVectorMicroDecoder.DequantizeFullBlocks(format, elements, scales, micro, blockSize, row);
         int full = row.Length / blockSize;
         if (full == 0) return 0;
         int bits = format.ElementBits, blockBytes = blockSize * bits / 8;
         float[] table = MxElementDecoding.Table(format);
         byte* codes = stackalloc byte[64];
+        byte* tail = stackalloc byte[64 + 8];
+        var sixBits = new MxVectorBits(6);
         fixed (float* t = table)
         fixed (byte* src0 = elements)
         fixed (float* dst0 = row)
@@ -201,13 +154,12 @@ internal static class MxVectorCodec
                         }
                         break;
                     case 6:
-                        for (int q = 0; q < blockSize / 4; q++)
+                        // Unpacking reads 8 bytes per group of eight codes: copy a block near the end of the buffer first.
+                        if ((b + 1) * blockBytes + 8 > elements.Length)
                         {
-                            uint w = src[3 * q] | ((uint)src[3 * q + 1] << 8) | ((uint)src[3 * q + 2] << 16);
-                            codes[4 * q] = (byte)(w & 63);
-                            codes[4 * q + 1] = (byte)((w >> 6) & 63);
-                            codes[4 * q + 2] = (byte)((w >> 12) & 63);
-                            codes[4 * q + 3] = (byte)(w >> 18);
+                            new Span<byte>(tail, 64 + 8).Clear();
+                            Buffer.MemoryCopy(src, tail, blockBytes, blockBytes);
+                            src = tail;
                         }
                         break;
                     default:
@@ -216,7 +168,7 @@ internal static class MxVectorCodec
                 }
                 for (int v = 0; v < blockSize; v += 8)
                 {
-                    var idx = Avx2.ConvertToVector256Int32(c + v);
+                    var idx = bits == 6 ? sixBits.UnpackEight(src + v * 6 / 8).AsInt32() : Avx2.ConvertToVector256Int32(c + v);
                     Vector256<float> values;
                     if (bits == 4)
                     {
