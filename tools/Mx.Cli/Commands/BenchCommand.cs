@@ -18,17 +18,20 @@ public static class BenchCommand
         return command;
     }
 
-    /// <summary><c>mx bench formats [--size N] [--json]</c>.</summary>
+    /// <summary><c>mx bench formats [--size N] [--scale floor|ceil|mse] [--json]</c>.</summary>
     public static Command CreateFormats()
     {
         var size = new Option<int>("--size") { Description = "float32 values per pass", DefaultValueFactory = _ => 1 << 22 };
+        var scale = new Option<string>("--scale") { Description = "Scale choice per block", DefaultValueFactory = _ => "floor" };
+        scale.AcceptOnlyFromAmong("floor", "ceil", "mse");
         var json = new Option<bool>("--json") { Description = "Write the result as JSON" };
-        var command = new Command("formats", "Quantize+pack and unpack+dequantize throughput of every MX format vs a memory copy.") { size, json };
+        var command = new Command("formats", "Quantize+pack and unpack+dequantize throughput of every MX format vs a memory copy.") { size, scale, json };
         CliContext.SetAction(command, ctx =>
         {
             int n = ctx.Get(size);
             if (n < 64) throw new CliException("--size must be at least 64");
-            var report = FormatThroughput.Run(n);
+            var mode = ctx.Get(scale) switch { "ceil" => Mx.Runtime.Formats.MxScaleMode.Ceil, "mse" => Mx.Runtime.Formats.MxScaleMode.Mse, _ => Mx.Runtime.Formats.MxScaleMode.Floor };
+            var report = FormatThroughput.Run(n, scaleMode: mode);
             if (ctx.Get(json))
             {
                 ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
