@@ -19,6 +19,9 @@ public sealed record CalibrationOptions
     /// <summary>Also try grouping outlier channels into shared blocks (kept per weight only when it lowers the weight's error).</summary>
     public bool OcsReorder { get; init; } = true;
 
+    /// <summary>Operators whose weights are calibrated (others are left to the quantizer's options); null: every supported op.</summary>
+    public IReadOnlySet<string>? Ops { get; init; }
+
     /// <summary>Weights with fewer elements are not calibrated (the quantizer's default minimum too). Default 1024.</summary>
     public long MinElements { get; init; } = 1024;
 

@@ -44,7 +44,7 @@ public static class Calibrator
             var reference = quantizable.OrderBy(c => c.StoredBits(1, 1024)).First().Settings!;
             foreach (var target in OcsTarget.Find(work))
             {
-                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements) continue;
+                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
                 float[] w = work.ReadFloat32(work.FindInitializer(target.Name)!);
                 if (OcsPlanner.Plan(target, w, options.OcsRatio, options.OcsReorder, reference, options.OcsMode) is not { } d) continue;
                 // Rewriting moves other weights' activations (a fold into a producer), so find the target again.
@@ -60,7 +60,7 @@ public static class Calibrator
             foreach (var target in OcsTarget.Find(work))
             {
                 if (ocs.ContainsKey(target.Name) || !stats.Activations.TryGetValue(target.Name, out var st)) continue;
-                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements) continue;
+                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
                 if (OcsPlanner.PlanActivation(target, st, options.ActOcsRatio, options.ActOcsThreshold, options.OcsReorder, reference) is not { } d) continue;
                 via[target.Name] = OcsRewriter.Apply(work, target.Name, d.Map, OcsSide.Activation);
                 ocs[target.Name] = d;
@@ -72,6 +72,7 @@ public static class Calibrator
         foreach (var c in WeightFinder.Find(work).Candidates)
         {
             if (!original.TryGetValue(c.Name, out var oc)) continue;
+            if (options.Ops != null && c.Uses.Any(u => !options.Ops.Contains(u.Op))) continue;
             string? why = c.Problem is not null ? null // structural problems are the quantizer's to report
                 : oc.ElementCount < options.MinElements ? null
                 : !ReferenceEquals(c.Constant.Graph.Proto, work.Proto.Graph) ? "inside a subgraph (If/Loop/Scan): not calibrated"

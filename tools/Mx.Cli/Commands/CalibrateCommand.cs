@@ -35,7 +35,7 @@ public static class CalibrateCommand
         public IEnumerable<Option> All => [Calib, MaxBits, MinSqnr, Candidates, Ocs, NoReorder, MaxSamples, OcsMode, ActMaxBits, ActCandidates, ActOcs];
 
         /// <summary>Runs calibration as the options say; <paramref name="name"/> is the option that needs --calib.</summary>
-        public CalibrationRecipe Run(CliContext ctx, OnnxModel model, string modelPath, long minElements, string name)
+        public CalibrationRecipe Run(CliContext ctx, OnnxModel model, string modelPath, long minElements, string name, IReadOnlySet<string>? ops = null)
         {
             string calib = ctx.Get(Calib) ?? throw new CliException($"{name} needs --calib DIR (or --calib random)", 2);
             double? bits = ctx.Get(MaxBits), sqnr = ctx.Get(MinSqnr);
@@ -79,6 +79,7 @@ public static class CalibrateCommand
                 ActCandidates = actCandidates,
                 ActOcsRatio = actOcs,
                 MinElements = minElements,
+                Ops = ops,
                 Log = ctx.Verbose ? line => ctx.Error.WriteLine(line) : null,
             };
             try
@@ -100,9 +101,10 @@ public static class CalibrateCommand
         var output = new Option<string>("--output", "-o") { Description = "The recipe (JSON) to write", Required = true };
         var report = new Option<string?>("--report") { Description = "Write a calibration report (.md or .json)" };
         var minElements = new Option<long>("--min-elements") { Description = "Leave weights with fewer elements", DefaultValueFactory = _ => 1024 };
+        var ops = new Option<string?>("--ops") { Description = "Calibrate only the weights of these ops (comma-separated: MatMul,Gemm,Conv,Gather; default all); pass the same --ops to mx quantize" };
         var command = new Command("calibrate", "Choose an MX format per weight from calibration data under a bits or SQNR budget; write a recipe for mx quantize --recipe.")
         {
-            input, output, report, minElements,
+            input, output, report, minElements, ops,
         };
         foreach (var o in shared.All) command.Options.Add(o);
         CliContext.SetAction(command, ctx =>
@@ -110,7 +112,15 @@ public static class CalibrateCommand
             string inPath = ctx.Get(input), outPath = ctx.Get(output);
             if (!File.Exists(inPath)) throw new CliException($"model file not found: {inPath}");
             using var model = OnnxModel.Load(inPath);
-            var recipe = shared.Run(ctx, model, inPath, ctx.Get(minElements), "mx calibrate");
+            IReadOnlySet<string>? opSet = null;
+            if (ctx.Get(ops) is { } list)
+            {
+                opSet = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+                var unknown = opSet.Where(o => !Mx.Onnx.Quantization.QuantizationOptions.SupportedOps.Contains(o)).ToList();
+                if (unknown.Count > 0 || opSet.Count == 0)
+                    throw new CliException($"--ops: unknown op {string.Join(", ", unknown)}; use {string.Join(",", Mx.Onnx.Quantization.QuantizationOptions.SupportedOps)}", 2);
+            }
+            var recipe = shared.Run(ctx, model, inPath, ctx.Get(minElements), "mx calibrate", opSet);
             RecipeJson.Save(recipe, outPath);
             if (ctx.Get(report) is { } reportPath) CalibrationReportWriter.Write(recipe, reportPath);
             ctx.Out.WriteLine(Summary(inPath, outPath, recipe));
