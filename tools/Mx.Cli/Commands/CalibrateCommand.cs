@@ -51,6 +51,8 @@ public static class CalibrateCommand
             };
             int? max = ctx.Get(MaxSamples);
             if (max is <= 0) throw new CliException("--max-samples must be positive", 2);
+            if (ctx.Get(ActMaxBits) is double abits && !(double.IsFinite(abits) && abits > 0))
+                throw new CliException("--act-max-bits must be a positive number of bits per activation element", 2);
             Budget budget;
             Budget? actBudget;
             IReadOnlyList<FormatCandidate> candidates, actCandidates;
