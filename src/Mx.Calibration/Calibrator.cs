@@ -3,16 +3,17 @@ using Mx.Calibration.Evaluation;
 using Mx.Calibration.Ocs;
 using Mx.Calibration.Recipes;
 using Mx.Calibration.Selection;
+using Mx.Calibration.Statistics;
 using Mx.Onnx;
 using Mx.Onnx.Quantization;
-using Mx.Runtime.Formats;
 
 namespace Mx.Calibration;
 
 /// <summary>
-/// Calibrates a model: optional outlier channel splitting, per-weight sensitivity to each candidate format measured
-/// on calibration samples, format selection under a budget, verification of the final combination, and the recipe
-/// <c>mx quantize --recipe</c> applies. The input model is not modified.
+/// Calibrates a model: streaming statistics of the activations and weights, optional outlier channel splitting (of
+/// weights and of activations), per-weight sensitivity to each candidate format measured on calibration samples,
+/// format selection under a budget, verification of the final combination, optionally per-activation formats under an
+/// activation budget, and the recipe <c>mx quantize --recipe</c> applies. The input model is not modified.
 /// </summary>
 public static class Calibrator
 {
@@ -27,56 +28,113 @@ public static class Calibrator
         var log = options.Log ?? (_ => { });
         var quantizable = options.Candidates.Where(c => c.Settings != null).ToList();
         var original = WeightFinder.Find(model).Candidates.ToDictionary(c => c.Name, c => c, StringComparer.Ordinal);
-        using var work = OnnxModel.FromBytes(model.ToBytes(), sourceName: model.Source);
+        var skipped = new List<(string Name, string Op, string Reason)>();
 
-        var ocs = new Dictionary<string, (OcsDecision Decision, string Via)>(StringComparer.Ordinal);
+        // Statistics stream over the samples (one at a time through the reader).
+        var siteSkips = new List<(string Weight, string Reason)>();
+        var sites = ActivationSite.Find(model, siteSkips);
+        var stats = StatisticsCollector.Collect(model, CalibrationDataReaders.FromEnumerable(samples.Samples), sites, options.Statistics);
+        log($"statistics: {stats.Activations.Count} activations, {stats.Weights.Count} weights over {stats.Samples} samples");
+
+        using var work = OnnxModel.FromBytes(model.ToBytes(), sourceName: model.Source);
+        var ocs = new Dictionary<string, OcsDecision>(StringComparer.Ordinal);
+        var via = new Dictionary<string, string>(StringComparer.Ordinal);
         if (options.OcsRatio > 0 && quantizable.Count > 0)
         {
             var reference = quantizable.OrderBy(c => c.StoredBits(1, 1024)).First().Settings!;
             foreach (var target in OcsTarget.Find(work))
             {
-                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements) continue;
+                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
                 float[] w = work.ReadFloat32(work.FindInitializer(target.Name)!);
-                if (OcsPlanner.Plan(target, w, options.OcsRatio, options.OcsReorder, reference) is not { } d) continue;
+                if (OcsPlanner.Plan(target, w, options.OcsRatio, options.OcsReorder, reference, options.OcsMode) is not { } d) continue;
                 // Rewriting moves other weights' activations (a fold into a producer), so find the target again.
-                string via = OcsRewriter.Apply(work, target.Name, d.Map);
-                ocs[target.Name] = (d, via);
-                log($"ocs {target.Name}: {d.Map.SplitChannels.Count} channels split ({d.Map.Count - target.View.K} added{(d.Reordered ? ", outliers grouped" : "")}), via {via}; outlier blocks {d.BlocksBefore.OutlierBlocks} → {d.BlocksAfter.OutlierBlocks}");
+                via[target.Name] = OcsRewriter.Apply(work, target.Name, d.Map, OcsSide.Weight, d.SplitWeight);
+                ocs[target.Name] = d;
+                log($"ocs {target.Name}: {d.Map.SplitChannels.Count} channels split ({d.Map.Count - target.View.K} added{(d.Reordered ? ", outliers grouped" : "")}, {d.Mode.ToString().ToLowerInvariant()}), via {via[target.Name]}; outlier blocks {d.BlocksBefore.OutlierBlocks} → {d.BlocksAfter.OutlierBlocks}");
+            }
+        }
+        var actQuantizable = options.ActCandidates.Where(c => c.Settings != null).ToList();
+        if (options.ActOcsRatio > 0 && actQuantizable.Count > 0)
+        {
+            var reference = actQuantizable.OrderBy(c => c.StoredBits(1, 1024)).First().Settings!;
+            foreach (var target in OcsTarget.Find(work))
+            {
+                if (ocs.ContainsKey(target.Name) || !stats.Activations.TryGetValue(target.Name, out var st)) continue;
+                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
+                if (OcsPlanner.PlanActivation(target, st, options.ActOcsRatio, options.ActOcsThreshold, options.OcsReorder, reference) is not { } d) continue;
+                via[target.Name] = OcsRewriter.Apply(work, target.Name, d.Map, OcsSide.Activation);
+                ocs[target.Name] = d;
+                log($"activation ocs {target.Name} ({st.Name}): {d.Map.SplitChannels.Count} columns split ({d.Map.Count - target.View.K} added), via {via[target.Name]}; reservoir MSE in {reference.Format.Name} {d.ErrorBefore:G4} → {d.ErrorAfter:G4}");
             }
         }
 
-        var weights = WeightFinder.Find(work).Candidates
-            .Where(c => c.Problem is null && c.Groups.Count == 1 && original.ContainsKey(c.Name) && original[c.Name].ElementCount >= options.MinElements
-                        && work.FindInitializer(c.Name) is not null && ReferenceEquals(c.Constant.Graph.Proto, work.Proto.Graph))
-            .Select(c => (c.Name, c.Op, c.Groups[0].Layout, original[c.Name].ElementCount)).ToList();
-        log($"measuring {weights.Count} weights × {options.Candidates.Count} candidates on {samples.Samples.Count} samples");
-        using var swap = new WeightSwapModel(work, weights.Select(w => w.Name).ToList(), samples);
-        var measured = SensitivityAnalyzer.Measure(swap, weights, options.Candidates, (i, n, name) => log($"[{i + 1}/{n}] {name}"));
-
-        OutputError Verify(IReadOnlyDictionary<string, FormatCandidate> choices) =>
-            swap.Evaluate(measured.Where(w => choices[w.Name].Settings != null)
-                .ToDictionary(w => w.Name, w => FakeQuant.Apply(swap.Original(w.Name), w.Layout, choices[w.Name].Settings!), StringComparer.Ordinal));
-
-        long elements = Math.Max(1, measured.Sum(w => w.OriginalElements));
-        var uniform = options.Candidates.Select(c =>
+        var weights = new List<(string Name, string Op, WeightLayout Layout, long OriginalElements)>();
+        foreach (var c in WeightFinder.Find(work).Candidates)
         {
-            var choices = measured.ToDictionary(w => w.Name, _ => c, StringComparer.Ordinal);
-            double bits = measured.Sum(w => w.Measures.First(m => m.Candidate.Name == c.Name).Bits) / (double)elements;
-            return new UniformBaseline(c, bits, c.Settings is null ? OutputError.Zero : Verify(choices));
-        }).ToList();
-        foreach (var u in uniform) log($"uniform {u.Candidate.Name}: {u.AverageBits:0.###} bits, objective {u.Measured.Objective:G4}, SQNR {u.Measured.SqnrDb:0.##} dB");
+            if (!original.TryGetValue(c.Name, out var oc)) continue;
+            if (options.Ops != null && c.Uses.Any(u => !options.Ops.Contains(u.Op))) continue;
+            string? why = c.Problem is not null ? null // structural problems are the quantizer's to report
+                : oc.ElementCount < options.MinElements ? null
+                : !ReferenceEquals(c.Constant.Graph.Proto, work.Proto.Graph) ? "inside a subgraph (If/Loop/Scan): not calibrated"
+                : work.FindInitializer(c.Name) is null ? "held by a Constant node: not calibrated"
+                : c.Groups.Count != 1 ? $"its uses need {c.Groups.Count} layouts: not calibrated"
+                : "";
+            if (why is null) continue;
+            if (why.Length > 0)
+            {
+                skipped.Add((c.Name, c.Op, why + "; the quantizer's own options apply"));
+                continue;
+            }
+            weights.Add((c.Name, c.Op, c.Groups[0].Layout, oc.ElementCount));
+        }
+        foreach (var s in skipped) log($"skipped {s.Name}: {s.Reason}");
+        log($"measuring {weights.Count} weights × {options.Candidates.Count} candidates on {samples.Samples.Count} samples");
+        IReadOnlyList<WeightSensitivity> measured;
+        Selection.Selection selection;
+        List<UniformBaseline> uniform;
+        Dictionary<string, float[]> chosenWeights;
+        using (var swap = new WeightSwapModel(work, weights.Select(w => w.Name).ToList(), samples))
+        {
+            measured = SensitivityAnalyzer.Measure(swap, weights, options.Candidates, (i, n, name) => log($"[{i + 1}/{n}] {name}"));
+            var byName = measured.ToDictionary(w => w.Name, StringComparer.Ordinal);
+            Dictionary<string, float[]> Quantized(IReadOnlyDictionary<string, FormatCandidate> choices) =>
+                measured.Where(w => choices[w.Name].Settings != null)
+                    .ToDictionary(w => w.Name, w => FakeQuant.Apply(swap.Original(w.Name), w.Layout, choices[w.Name].Settings!), StringComparer.Ordinal);
+            OutputError Verify(IReadOnlyDictionary<string, FormatCandidate> choices) => swap.Evaluate(Quantized(choices));
 
-        var selection = FormatSelector.Select(measured, options.Budget, Verify, uniform);
-        foreach (string line in selection.Log) log(line);
+            long elements = Math.Max(1, measured.Sum(w => w.OriginalElements));
+            uniform = options.Candidates.Select(c =>
+            {
+                var choices = measured.ToDictionary(w => w.Name, _ => c, StringComparer.Ordinal);
+                double bits = measured.Sum(w => w.Measures.First(m => m.Candidate.Name == c.Name).Bits) / (double)elements;
+                return new UniformBaseline(c, bits, c.Settings is null ? OutputError.Zero : Verify(choices));
+            }).ToList();
+            foreach (var u in uniform) log($"uniform {u.Candidate.Name}: {u.AverageBits:0.###} bits, objective {u.Measured.Objective:G4}, SQNR {u.Measured.SqnrDb:0.##} dB");
+            selection = FormatSelector.Select(measured, options.Budget, Verify, uniform);
+            foreach (string line in selection.Log) log(line);
+            chosenWeights = Quantized(selection.Choices);
+        }
+
+        // Activation formats, with the chosen weights in place.
+        var actResult = options.ActBudget is { } actBudget && actQuantizable.Count > 0
+            ? SelectActivations(work, samples, stats, ocs, selection, chosenWeights, actBudget, options, log)
+            : null;
 
         var tensors = measured.Select(w =>
         {
             var c = selection.Choices[w.Name];
             var m = w.Measures.First(x => x.Candidate.Name == c.Name);
-            ocs.TryGetValue(w.Name, out var o);
+            ocs.TryGetValue(w.Name, out var d);
             return new RecipeTensor(w.Name, w.Op, c.Settings, m.Bits / (double)w.OriginalElements, c.Settings is null ? null : m.TensorSqnrDb, m.Output,
-                o.Decision?.Map, o.Via, o.Decision?.BlocksBefore, o.Decision?.BlocksAfter);
+                d?.Map, d is null ? null : via[w.Name], d?.BlocksBefore, d?.BlocksAfter)
+            {
+                OcsSide = d?.Side ?? OcsSide.Weight,
+                OcsMode = d?.Mode ?? OcsSplitMode.Naive,
+                OcsReference = d?.Reference,
+                Activation = ActivationEntry(w.Name, stats, actResult),
+            };
         }).ToList();
+        skipped.AddRange(siteSkips.Where(s => actResult != null).Select(s => (s.Weight, original.TryGetValue(s.Weight, out var oc) ? oc.Op : "", "activation: " + s.Reason)));
         return new CalibrationRecipe
         {
             Model = modelName ?? model.Source,
@@ -89,12 +147,57 @@ public static class Calibrator
             Candidates = options.Candidates.Select(c => c.Name).ToList(),
             Objective = options.Budget.MaxBits.HasValue && selection.Measured.MeanKl.HasValue ? "kl" : "nsr",
             OcsRatio = options.OcsRatio,
+            OcsMode = options.OcsMode == OcsSplitMode.Qa ? "qa" : "naive",
+            ActOcsRatio = options.ActOcsRatio,
             AverageBits = selection.AverageBits,
-            BudgetMet = selection.BudgetMet,
+            BudgetMet = selection.BudgetMet && (actResult?.Selection.BudgetMet ?? true),
             Measured = selection.Measured,
             Tensors = tensors,
             Uniform = uniform.Select(u => (u.Candidate.Name, u.AverageBits, u.Measured)).ToList(),
-            Log = selection.Log,
+            Log = actResult is null ? selection.Log : [.. selection.Log, .. actResult.Selection.Log.Select(l => "activations: " + l)],
+            ActBudget = actResult is null ? null : options.ActBudget!.ToString().Replace("bits/weight", "bits/activation element", StringComparison.Ordinal),
+            ActMaxBits = actResult is null ? null : options.ActBudget!.MaxBits,
+            ActCandidates = actResult is null ? [] : options.ActCandidates.Select(c => c.Name).ToList(),
+            ActAverageBits = actResult?.Selection.AverageBits,
+            ActMeasured = actResult?.Selection.Measured,
+            ActUniform = actResult?.Uniform.Select(u => (u.Candidate.Name, u.AverageBits, u.Measured)).ToList() ?? [],
+            Skipped = skipped,
         };
+    }
+
+    private sealed record ActivationResult(IReadOnlyDictionary<string, WeightSensitivity> Measured, IReadOnlyList<UniformBaseline> Uniform, Selection.Selection Selection);
+
+    private static ActivationResult SelectActivations(OnnxModel work, CalibrationSamples samples, CalibrationStatistics stats, IReadOnlyDictionary<string, OcsDecision> ocs,
+        Selection.Selection weights, Dictionary<string, float[]> chosenWeights, Budget budget, CalibrationOptions options, Action<string> log)
+    {
+        using var gated = OnnxModel.FromBytes(work.ToBytes(), sourceName: work.Source);
+        // Only the activations of quantized weights: the quantizer leaves a float32 weight's op (and its input) alone.
+        var sites = ActivationSite.Find(gated)
+            .Where(s => weights.Choices.TryGetValue(s.Weight, out var c) && c.Settings != null && stats.Activations.ContainsKey(s.Weight))
+            .ToList();
+        var gates = ActivationGates.Insert(gated, sites, options.ActCandidates);
+        var inputs = sites.Select(s =>
+        {
+            var st = stats.Activations[s.Weight];
+            int channels = st.K + (ocs.TryGetValue(s.Weight, out var d) ? d.Map.Count - d.Map.Sources.Distinct().Count() : 0);
+            return new ActivationInput(s, st, channels);
+        }).ToList();
+        log($"measuring {inputs.Count} activations × {options.ActCandidates.Count} candidates");
+        using var swap = new WeightSwapModel(gated, chosenWeights.Keys.ToList(), samples, gates.Off);
+        var (measured, uniform, selection) = ActivationSelector.Select(swap, gates, inputs, options.ActCandidates, budget, chosenWeights, log);
+        foreach (string line in selection.Log) log("activations: " + line);
+        return new ActivationResult(measured.ToDictionary(m => m.Name, StringComparer.Ordinal), uniform, selection);
+    }
+
+    private static RecipeActivation? ActivationEntry(string weight, CalibrationStatistics stats, ActivationResult? result)
+    {
+        if (!stats.Activations.TryGetValue(weight, out var st)) return null;
+        var outliers = st.OutlierChannels(ChannelSplitPlanner.OutlierFactor);
+        if (result is null || !result.Selection.Choices.TryGetValue(weight, out var c))
+            return new RecipeActivation(st.Name, false, null, null, null, null, st.Amax, st.Values.Percentile(0.999), outliers);
+        var w = result.Measured[weight];
+        var m = w.Measures.First(x => x.Candidate.Name == c.Name);
+        return new RecipeActivation(st.Name, true, c.Settings, m.Bits / (double)Math.Max(1, w.OriginalElements), c.Settings is null ? null : m.TensorSqnrDb, m.Output,
+            st.Amax, st.Values.Percentile(0.999), outliers);
     }
 }

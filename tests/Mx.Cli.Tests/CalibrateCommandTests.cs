@@ -53,6 +53,28 @@ public class CalibrateCommandTests
         Assert.That(File.Exists(output), Is.True);
     }
 
+    [Test]
+    public void ActivationFormatsAndSplitModeReachTheRecipeAndTheModel()
+    {
+        string recipe = Path.Combine(_dir, "r.json"), output = Path.Combine(_dir, "q.onnx");
+        var (code, stdout, stderr) = Mx("calibrate", Mlp, "--calib", "random", "-o", recipe, "--max-bits", "6", "--ocs", "0.02", "--ocs-mode", "qa",
+            "--act-max-bits", "8.5", "--act-candidates", "fp32,mxint8,mxfp6_e2m3");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var r = RecipeJson.Load(recipe);
+        Assert.That(r.OcsMode, Is.EqualTo("qa"));
+        Assert.That(r.ActAverageBits, Is.LessThanOrEqualTo(8.5));
+        var quantized = r.Tensors.Where(t => t.Settings != null).ToList();
+        Assert.That(quantized.All(t => t.Activation is { Chosen: true }), "every quantized weight's activation has a format");
+        Assert.That(stdout, Does.Contain("activations"));
+        (code, _, stderr) = Mx("quantize", Mlp, "-o", output, "--recipe", recipe, "--emit", "fake");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        using var q = OnnxModel.Load(output);
+        int expected = quantized.Count(t => t.Activation!.Settings != null);
+        Assert.That(q.Proto.Graph.Node.Count(n => n.OpType == "MxQuantizeDequantize"), Is.EqualTo(expected));
+    }
+
+    [TestCase(new[] { "--ocs-mode", "half" }, "--ocs-mode")]
+    [TestCase(new[] { "--act-max-bits", "-1" }, "--act-max-bits")]
     [TestCase(new[] { "--max-bits", "5", "--min-sqnr", "20" }, "exactly one")]
     [TestCase(new[] { "--candidates", "mxfp5" }, "unknown MX format")]
     [TestCase(new[] { "--max-bits", "1" }, "cheapest")]

@@ -20,12 +20,18 @@ public sealed class WeightSwapModel : IDisposable
     private readonly IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> _samples;
     private readonly string[] _outputs;
     private readonly HostTensor[][] _reference;
+    private readonly IReadOnlyDictionary<string, HostTensor> _fixed;
 
     /// <summary>Builds the session; <paramref name="weightNames"/> must be main-graph float32 initializers of <paramref name="model"/>.</summary>
+    /// <param name="model">The model (not modified).</param>
+    /// <param name="weightNames">The weights to make swappable.</param>
+    /// <param name="samples">The calibration samples.</param>
+    /// <param name="fixedInputs">Extra graph inputs and their default values (e.g. <see cref="ActivationGates.Off"/>); the reference outputs use these.</param>
     /// <exception cref="ArgumentException">A name is not a main-graph initializer.</exception>
     /// <exception cref="InvalidDataException">ORT cannot load the model or fails on a sample; the message names the sample.</exception>
-    public WeightSwapModel(OnnxModel model, IReadOnlyCollection<string> weightNames, CalibrationSamples samples)
+    public WeightSwapModel(OnnxModel model, IReadOnlyCollection<string> weightNames, CalibrationSamples samples, IReadOnlyDictionary<string, HostTensor>? fixedInputs = null)
     {
+        _fixed = fixedInputs ?? new Dictionary<string, HostTensor>();
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(samples);
         using var copy = OnnxModel.FromBytes(model.ToBytes(), sourceName: model.Source);
@@ -54,7 +60,7 @@ public sealed class WeightSwapModel : IDisposable
         _samples = samples.Samples;
         _outputs = _session.Outputs.Where(o => o.IsTensor && o.ElementType == TensorElementType.Float).Select(o => o.Name).ToArray();
         if (_outputs.Length == 0) throw new InvalidDataException($"{model.Source}: the model has no float32 outputs to measure error on");
-        _reference = _samples.Select((s, i) => Run(s, i, null)).ToArray();
+        _reference = _samples.Select((s, i) => Run(s, i, null, null)).ToArray();
     }
 
     /// <summary>The float32 outputs compared.</summary>
@@ -70,13 +76,15 @@ public sealed class WeightSwapModel : IDisposable
     public IReadOnlyList<HostTensor> ReferenceOutputs(int index) => _reference[index];
 
     /// <summary>Runs every sample with <paramref name="replaced"/> weights (name → values, same shape) and measures the error.</summary>
-    public OutputError Evaluate(IReadOnlyDictionary<string, float[]> replaced)
+    /// <param name="replaced">Weight name → values.</param>
+    /// <param name="inputs">Values for some of the extra inputs (the others keep their defaults).</param>
+    public OutputError Evaluate(IReadOnlyDictionary<string, float[]> replaced, IReadOnlyDictionary<string, HostTensor>? inputs = null)
     {
         ArgumentNullException.ThrowIfNull(replaced);
         var acc = _outputs.Select(n => new OutputErrorAccumulator(n)).ToArray();
         for (int s = 0; s < _samples.Count; s++)
         {
-            var outs = Run(_samples[s], s, replaced);
+            var outs = Run(_samples[s], s, replaced, inputs);
             for (int o = 0; o < acc.Length; o++) acc[o].Add(_reference[s][o], outs[o]);
         }
         var results = acc.Select(a => a.Result()).ToArray();
@@ -87,13 +95,17 @@ public sealed class WeightSwapModel : IDisposable
         return new OutputError(nsr, kl, top1);
     }
 
-    private HostTensor[] Run(IReadOnlyDictionary<string, HostTensor> sample, int index, IReadOnlyDictionary<string, float[]>? replaced)
+    private HostTensor[] Run(IReadOnlyDictionary<string, HostTensor> sample, int index, IReadOnlyDictionary<string, float[]>? replaced, IReadOnlyDictionary<string, HostTensor>? extra)
     {
         var inputs = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var i in _session.Inputs)
         {
             if (_weights.TryGetValue(i.Name, out var w))
                 inputs[i.Name] = replaced != null && replaced.TryGetValue(i.Name, out var v) ? HostTensor.FromFloats(v, w.Shape) : w;
+            else if (extra != null && extra.TryGetValue(i.Name, out var e))
+                inputs[i.Name] = e;
+            else if (_fixed.TryGetValue(i.Name, out var f))
+                inputs[i.Name] = f;
             else if (sample.TryGetValue(i.Name, out var x))
                 inputs[i.Name] = x;
             else

@@ -15,14 +15,22 @@ public static class ChannelSplitPlanner
     /// <paramref name="blockSize"/> when one is given (the packed layout stores the padding anyway, so the extra splits
     /// cost no bits). Identity when <paramref name="ratio"/> is 0.
     /// </summary>
-    public static ChannelMap Split(ReadOnlySpan<float> w, WeightView view, double ratio, int? blockSize = null)
+    public static ChannelMap Split(ReadOnlySpan<float> w, WeightView view, double ratio, int? blockSize = null) =>
+        SplitByAmax(view.ChannelAmax(w), ratio, blockSize);
+
+    /// <summary>
+    /// The split map for channels whose max |value| is <paramref name="amax"/> (a weight's channels, or an activation's
+    /// columns from the calibration statistics): the same rule as <see cref="Split"/>.
+    /// </summary>
+    public static ChannelMap SplitByAmax(float[] amax, double ratio, int? blockSize = null)
     {
+        ArgumentNullException.ThrowIfNull(amax);
         if (ratio < 0 || ratio > 1 || double.IsNaN(ratio)) throw new ArgumentOutOfRangeException(nameof(ratio), ratio, "the OCS expand ratio must be in [0, 1]");
-        int splits = (int)Math.Ceiling(ratio * view.K - 1e-9);
-        if (splits > 0 && blockSize is int b && b > 0) splits += (b - (view.K + splits) % b) % b;
-        float[] amax = view.ChannelAmax(w);
-        var sources = Enumerable.Range(0, view.K).ToList();
-        var factors = Enumerable.Repeat(1f, view.K).ToList();
+        int k = amax.Length;
+        int splits = (int)Math.Ceiling(ratio * k - 1e-9);
+        if (splits > 0 && blockSize is int b && b > 0) splits += (b - (k + splits) % b) % b;
+        var sources = Enumerable.Range(0, k).ToList();
+        var factors = Enumerable.Repeat(1f, k).ToList();
         for (int s = 0; s < splits; s++)
         {
             int best = 0;

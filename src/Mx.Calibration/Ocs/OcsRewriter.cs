@@ -10,13 +10,22 @@ namespace Mx.Calibration.Ocs;
 /// gets the matching columns — folded into the producer when that is a MatMul whose constant weight only it reads and
 /// whose output only this node reads (its output columns are duplicated), otherwise by a Gather on the activation's
 /// last axis with constant int64 indices. The model is edited in place.
+/// For an <see cref="OcsSide.Activation"/> split the factors go to the activation instead: the weight's rows are
+/// duplicated unchanged, and the activation's new columns are scaled — the producer's weight columns are multiplied by
+/// the factors when folded, else a Mul by the constant factors follows the Gather.
 /// </summary>
 public static class OcsRewriter
 {
     /// <summary>Rewrites weight <paramref name="name"/> of <paramref name="model"/> by <paramref name="map"/>.</summary>
+    /// <param name="model">The model, edited in place.</param>
+    /// <param name="name">The weight.</param>
+    /// <param name="map">The channel map.</param>
+    /// <param name="side">Which side the factors divide.</param>
+    /// <param name="splitWeight">For a weight-side split, the split weight's values when they are not the plain map of the
+    /// original (a <see cref="QaSplit"/>); its pieces must sum to the original channel.</param>
     /// <returns>How the activation was handled: <c>gather</c> or <c>producer:&lt;weight&gt;</c>; <c>none</c> for an identity map.</returns>
     /// <exception cref="ArgumentException">The weight cannot be split or the map does not fit it; the message names the weight.</exception>
-    public static string Apply(OnnxModel model, string name, ChannelMap map)
+    public static string Apply(OnnxModel model, string name, ChannelMap map, OcsSide side = OcsSide.Weight, float[]? splitWeight = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(map);
@@ -25,10 +34,15 @@ public static class OcsRewriter
         if (map.IsIdentity) return "none";
         float[] w = model.ReadFloat32(model.FindInitializer(name)!);
         var newView = target.View.WithK(map.Count);
-        model.SetInitializer(TensorFactory.Float32(name, newView.Shape, target.View.Apply(w, map)));
+        var pure = new ChannelMap(map.Sources, Enumerable.Repeat(1f, map.Count).ToArray());
+        float[] values = side == OcsSide.Activation ? target.View.Apply(w, pure) : splitWeight ?? target.View.Apply(w, map);
+        if (values.LongLength != (long)map.Count * target.View.N)
+            throw new ArgumentException($"{model.Source}: split values of '{name}' hold {values.LongLength} elements, not {(long)map.Count * target.View.N}");
+        model.SetInitializer(TensorFactory.Float32(name, newView.Shape, values));
 
+        var activationMap = side == OcsSide.Activation ? map : pure;
         string activation = target.Node.Input[0];
-        string via = FoldIntoProducer(model, activation, map, target.View.K) ?? InsertGather(model, target.Node, activation, map);
+        string via = FoldIntoProducer(model, activation, activationMap, target.View.K) ?? InsertGather(model, target.Node, activation, activationMap);
         model.Refresh();
         return via;
     }
@@ -47,8 +61,7 @@ public static class OcsRewriter
         var view = new WeightView((int)wt.Dims[1], (int)wt.Dims[0], false);
         if (view.K != k) return null;
         float[] w = model.ReadFloat32(wt);
-        var pure = new ChannelMap(map.Sources, Enumerable.Repeat(1f, map.Count).ToArray());
-        model.SetInitializer(TensorFactory.Float32(wName, view.WithK(map.Count).Shape, view.Apply(w, pure)));
+        model.SetInitializer(TensorFactory.Float32(wName, view.WithK(map.Count).Shape, view.Apply(w, map)));
         return "producer:" + wName;
     }
 
@@ -67,6 +80,17 @@ public static class OcsRewriter
         var nodes = model.Proto.Graph.Node;
         nodes.Insert(nodes.IndexOf(node), gather);
         node.Input[0] = output;
-        return "gather";
+        if (map.Factors.All(f => f == 1f)) return "gather";
+        // Activation-side split: the gathered columns are scaled by their factors.
+        string factors = model.UniqueName(activation + ".ocs_factors");
+        model.SetInitializer(TensorFactory.Float32(factors, [map.Count], map.Factors));
+        string scaled = model.UniqueName(activation + ".ocs_scaled");
+        var mul = new NodeProto { OpType = "Mul", Name = model.UniqueName(gather.Name + "_scale") };
+        mul.Input.Add(output);
+        mul.Input.Add(factors);
+        mul.Output.Add(scaled);
+        nodes.Insert(nodes.IndexOf(node), mul);
+        node.Input[0] = scaled;
+        return "gather+mul";
     }
 }

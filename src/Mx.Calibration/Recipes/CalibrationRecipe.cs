@@ -20,6 +20,35 @@ public sealed record RecipeTensor(string Name, string Op, TensorSettings? Settin
 {
     /// <summary>The format name or <c>fp32</c>.</summary>
     public string FormatName => Settings?.Format.Name ?? "fp32";
+
+    /// <summary>Which side the channel split divides (<see cref="Ocs"/>).</summary>
+    public OcsSide OcsSide { get; init; } = OcsSide.Weight;
+
+    /// <summary>How two-piece weight channels were divided (naive halves or quantization-aware).</summary>
+    public OcsSplitMode OcsMode { get; init; } = OcsSplitMode.Naive;
+
+    /// <summary>The format the split was planned for (a quantization-aware split's offsets are computed on its grid).</summary>
+    public TensorSettings? OcsReference { get; init; }
+
+    /// <summary>The activation the op reads: statistics and, when activation formats were selected, its format.</summary>
+    public RecipeActivation? Activation { get; init; }
+}
+
+/// <summary>The activation input of a weight's op, as calibrated.</summary>
+/// <param name="Value">The activation's value name in the original model.</param>
+/// <param name="Chosen">Whether an activation format was selected (else only statistics are recorded and the quantizer's <c>--act-format</c> applies).</param>
+/// <param name="Settings">The chosen format; null for float32.</param>
+/// <param name="Bits">Stored bits per activation element in that format (32 for float32).</param>
+/// <param name="SqnrDb">The activation's own SQNR in that format, estimated on the reservoir rows.</param>
+/// <param name="OutputError">The output error when only this activation is quantized that way.</param>
+/// <param name="Amax">Max |value| seen.</param>
+/// <param name="P999">The 99.9th percentile of |value| (log2 histogram, within 2^(1/8)).</param>
+/// <param name="OutlierChannels">Channels whose amax is ≥ 4 × the median channel amax.</param>
+public sealed record RecipeActivation(string Value, bool Chosen, TensorSettings? Settings, double? Bits, double? SqnrDb, OutputError? OutputError,
+    double? Amax, double? P999, IReadOnlyList<int> OutlierChannels)
+{
+    /// <summary>The format name or <c>fp32</c>.</summary>
+    public string FormatName => Settings?.Format.Name ?? "fp32";
 }
 
 /// <summary>
@@ -65,4 +94,31 @@ public sealed record CalibrationRecipe
     public IReadOnlyList<(string Format, double Bits, OutputError Error)> Uniform { get; init; } = [];
     /// <summary>Notes from the search.</summary>
     public IReadOnlyList<string> Log { get; init; } = [];
+
+    /// <summary>The OCS division mode asked for (<c>naive</c> or <c>qa</c>).</summary>
+    public string OcsMode { get; init; } = "naive";
+
+    /// <summary>The activation OCS expand ratio (0: none).</summary>
+    public double ActOcsRatio { get; init; }
+
+    /// <summary>The activation budget (text), when activation formats were selected.</summary>
+    public string? ActBudget { get; init; }
+
+    /// <summary>The activation bits cap.</summary>
+    public double? ActMaxBits { get; init; }
+
+    /// <summary>Activation candidate names.</summary>
+    public IReadOnlyList<string> ActCandidates { get; init; } = [];
+
+    /// <summary>Average stored bits per activation element of the activation selection.</summary>
+    public double? ActAverageBits { get; init; }
+
+    /// <summary>The output error with the chosen weights and activations quantized together.</summary>
+    public OutputError? ActMeasured { get; init; }
+
+    /// <summary>Uniform activation formats (with the chosen weights) measured in the same run.</summary>
+    public IReadOnlyList<(string Format, double Bits, OutputError Error)> ActUniform { get; init; } = [];
+
+    /// <summary>Weights of supported ops that were not calibrated, with the reason (they follow the quantizer's own options).</summary>
+    public IReadOnlyList<(string Name, string Op, string Reason)> Skipped { get; init; } = [];
 }

@@ -6,7 +6,8 @@ namespace Mx.Calibration.Recipes;
 
 /// <summary>
 /// Applies a recipe: rewrites the recorded channel splits into the model (in place), then returns the plan with one
-/// override per recipe tensor, for <see cref="ModelQuantizer.Quantize"/>.
+/// override per recipe tensor (its format and, when the recipe chose one, the activation format of its op), for
+/// <see cref="ModelQuantizer.Quantize"/>.
 /// </summary>
 public static class RecipeApplier
 {
@@ -21,17 +22,32 @@ public static class RecipeApplier
         foreach (var t in recipe.Tensors)
             if (!names.Contains(t.Name))
                 throw new InvalidDataException($"{model.Source}: the recipe names weight '{t.Name}', which the model does not have (a recipe for another model?)");
-        foreach (var t in recipe.Tensors.Where(t => t.Ocs != null))
+        // Weight-side splits first, then activation-side ones, each in recipe order: the order the calibrator applied them.
+        foreach (var t in recipe.Tensors.Where(t => t.Ocs != null).OrderBy(t => t.OcsSide == OcsSide.Activation ? 1 : 0))
         {
             try
             {
-                OcsRewriter.Apply(model, t.Name, t.Ocs!);
+                float[]? values = null;
+                if (t.OcsSide == OcsSide.Weight && t.OcsMode == OcsSplitMode.Qa)
+                {
+                    var target = OcsTarget.Get(model, t.Name);
+                    t.Ocs!.Validate(target.View.K, $"OCS map of '{t.Name}'");
+                    values = QaSplit.Apply(model.ReadFloat32(model.FindInitializer(t.Name)!), target.View, t.Ocs, t.OcsReference!);
+                }
+                OcsRewriter.Apply(model, t.Name, t.Ocs!, t.OcsSide, values);
             }
             catch (ArgumentException ex)
             {
                 throw new InvalidDataException($"recipe tensor '{t.Name}': cannot apply its channel split: {ex.Message}", ex);
             }
         }
-        return plan.WithOverrides(recipe.Tensors.Select(t => new KeyValuePair<string, TensorSettings?>(t.Name, t.Settings)));
+        return plan.WithOverrides(recipe.Tensors.Select(t => new KeyValuePair<string, TensorSettings?>(t.Name, WithActivation(t))));
+    }
+
+    // The weight's settings with the recipe's activation format (float32 weights leave their op, and its activation, alone).
+    private static TensorSettings? WithActivation(RecipeTensor t)
+    {
+        if (t.Settings is null || t.Activation is not { Chosen: true } a) return t.Settings;
+        return a.Settings is null ? t.Settings with { ActFloat32 = true } : t.Settings with { ActFormat = a.Settings.Format };
     }
 }

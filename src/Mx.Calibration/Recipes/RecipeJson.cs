@@ -27,7 +27,19 @@ public static class RecipeJson
             ["average_bits"] = r.AverageBits,
             ["measured"] = Error(r.Measured),
             ["uniform"] = new JsonArray(r.Uniform.Select(u => (JsonNode?)new JsonObject { ["format"] = u.Format, ["bits"] = u.Bits, ["error"] = Error(u.Error) }).ToArray()),
+            ["ocs_mode"] = r.OcsMode,
+            ["act_ocs_ratio"] = r.ActOcsRatio,
+            ["activations"] = r.ActBudget is null ? null : new JsonObject
+            {
+                ["budget"] = r.ActBudget,
+                ["max_bits"] = r.ActMaxBits,
+                ["candidates"] = new JsonArray(r.ActCandidates.Select(c => (JsonNode?)c).ToArray()),
+                ["average_bits"] = r.ActAverageBits,
+                ["measured"] = r.ActMeasured is { } am ? Error(am) : null,
+                ["uniform"] = new JsonArray(r.ActUniform.Select(u => (JsonNode?)new JsonObject { ["format"] = u.Format, ["bits"] = u.Bits, ["error"] = Error(u.Error) }).ToArray()),
+            },
             ["tensors"] = new JsonArray(r.Tensors.Select(t => (JsonNode?)Tensor(t)).ToArray()),
+            ["skipped"] = new JsonArray(r.Skipped.Select(x => (JsonNode?)new JsonObject { ["name"] = x.Name, ["op"] = x.Op, ["reason"] = x.Reason }).ToArray()),
             ["log"] = new JsonArray(r.Log.Select(l => (JsonNode?)l).ToArray()),
         };
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
@@ -78,6 +90,14 @@ public static class RecipeJson
             AverageBits = root["average_bits"]?.GetValue<double>() ?? 0,
             Measured = root["measured"] is JsonObject m ? ParseError(m) : OutputError.Zero,
             Tensors = tensors,
+            OcsMode = root["ocs_mode"]?.GetValue<string>() ?? "naive",
+            ActOcsRatio = root["act_ocs_ratio"]?.GetValue<double>() ?? 0,
+            ActBudget = root["activations"]?["budget"]?.GetValue<string>(),
+            ActMaxBits = root["activations"]?["max_bits"]?.GetValue<double>(),
+            ActAverageBits = root["activations"]?["average_bits"]?.GetValue<double>(),
+            ActMeasured = root["activations"]?["measured"] is JsonObject am ? ParseError(am) : null,
+            ActCandidates = root["activations"]?["candidates"]?.AsArray().Select(c => c!.GetValue<string>()).ToList() ?? [],
+            Skipped = root["skipped"]?.AsArray().Select(x => (x!["name"]!.GetValue<string>(), x["op"]?.GetValue<string>() ?? "", x["reason"]?.GetValue<string>() ?? "")).ToList() ?? [],
         };
     }
 
@@ -121,6 +141,25 @@ public static class RecipeJson
                 ["outlier_blocks_after"] = t.OutlierBlocksAfter?.OutlierBlocks,
                 ["blocks_before"] = t.OutlierBlocksBefore?.Blocks,
                 ["blocks_after"] = t.OutlierBlocksAfter?.Blocks,
+                ["side"] = t.OcsSide == OcsSide.Activation ? "activation" : "weight",
+                ["mode"] = t.OcsMode == OcsSplitMode.Qa ? "qa" : "naive",
+                ["reference_format"] = t.OcsReference?.Format.Name,
+                ["reference_block_size"] = t.OcsReference?.BlockSize,
+            };
+        }
+        if (t.Activation is { } a)
+        {
+            o["activation"] = new JsonObject
+            {
+                ["value"] = a.Value,
+                ["format"] = a.Chosen ? a.FormatName : null,
+                ["block_size"] = a.Chosen ? a.Settings?.BlockSize : null,
+                ["bits"] = a.Bits,
+                ["sqnr_db"] = a.SqnrDb is double sq ? Finite(sq) : null,
+                ["output_error"] = a.OutputError is { } ae ? Error(ae) : null,
+                ["amax"] = a.Amax,
+                ["p99_9"] = a.P999,
+                ["outlier_channels"] = new JsonArray(a.OutlierChannels.Select(c => (JsonNode?)c).ToArray()),
             };
         }
         return o;
@@ -139,12 +178,53 @@ public static class RecipeJson
         }
         ChannelMap? ocs = null;
         string? via = null;
+        var side = OcsSide.Weight;
+        var mode = OcsSplitMode.Naive;
+        TensorSettings? reference = null;
         if (o["ocs"] is JsonObject c)
         {
             ocs = new ChannelMap(Req(c, "sources").AsArray().Select(x => x!.GetValue<int>()).ToArray(), Req(c, "factors").AsArray().Select(x => x!.GetValue<float>()).ToArray());
             via = c["via"]?.GetValue<string>();
+            side = (c["side"]?.GetValue<string>() ?? "weight") switch
+            {
+                "weight" => OcsSide.Weight,
+                "activation" => OcsSide.Activation,
+                var x => throw new InvalidOperationException($"tensor '{name}': unknown ocs side '{x}'"),
+            };
+            mode = (c["mode"]?.GetValue<string>() ?? "naive") switch
+            {
+                "naive" => OcsSplitMode.Naive,
+                "qa" => OcsSplitMode.Qa,
+                var x => throw new InvalidOperationException($"tensor '{name}': unknown ocs mode '{x}'"),
+            };
+            if (c["reference_format"]?.GetValue<string>() is { } rf)
+            {
+                if (!MxFormats.TryParse(rf, out var f)) throw new InvalidOperationException($"tensor '{name}': unknown ocs reference format '{rf}'");
+                reference = new TensorSettings(f, c["reference_block_size"]?.GetValue<int>() ?? f.DefaultBlockSize, MxScaleMode.Floor, MxRounding.NearestEven);
+            }
+            if (mode == OcsSplitMode.Qa && reference is null) throw new InvalidOperationException($"tensor '{name}': a quantization-aware split needs 'reference_format'");
+        }
+        RecipeActivation? activation = null;
+        if (o["activation"] is JsonObject a)
+        {
+            string? af = a["format"]?.GetValue<string>();
+            TensorSettings? actSettings = null;
+            if (af != null && !af.Equals("fp32", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!MxFormats.TryParse(af, out var f)) throw new InvalidOperationException($"tensor '{name}': unknown activation format '{af}'");
+                actSettings = new TensorSettings(f, a["block_size"]?.GetValue<int>() ?? f.DefaultBlockSize, MxScaleMode.Floor, MxRounding.NearestEven);
+            }
+            activation = new RecipeActivation(a["value"]?.GetValue<string>() ?? "", af != null, actSettings, a["bits"]?.GetValue<double>(), a["sqnr_db"]?.GetValue<double>(),
+                a["output_error"] is JsonObject ae ? ParseError(ae) : null, a["amax"]?.GetValue<double>(), a["p99_9"]?.GetValue<double>(),
+                a["outlier_channels"]?.AsArray().Select(x => x!.GetValue<int>()).ToList() ?? []);
         }
         return new RecipeTensor(name, o["op"]?.GetValue<string>() ?? "", settings, o["bits"]?.GetValue<double>() ?? 0,
-            o["tensor_sqnr_db"]?.GetValue<double>(), o["output_error"] is JsonObject e ? ParseError(e) : null, ocs, via, null, null);
+            o["tensor_sqnr_db"]?.GetValue<double>(), o["output_error"] is JsonObject e ? ParseError(e) : null, ocs, via, null, null)
+        {
+            OcsSide = side,
+            OcsMode = mode,
+            OcsReference = reference,
+            Activation = activation,
+        };
     }
 }

@@ -34,14 +34,28 @@ public static class CalibrationReportWriter
         sb.AppendLine("| format | bits/weight | output error |").AppendLine("|---|---|---|");
         foreach (var (format, bits, error) in r.Uniform) sb.AppendLine($"| {format} | {F(bits)} | {Err(error)} |");
         sb.AppendLine($"| **selection** | {F(r.AverageBits)} | {Err(r.Measured)} |");
+        if (r.ActBudget is { } ab && r.ActMeasured is { } am)
+        {
+            sb.AppendLine().AppendLine($"## Activations ({ab}; weights as chosen)").AppendLine();
+            sb.AppendLine("| activation format | bits/element | output error |").AppendLine("|---|---|---|");
+            foreach (var (format, bits, error) in r.ActUniform) sb.AppendLine($"| {format} | {F(bits)} | {Err(error)} |");
+            sb.AppendLine($"| **selection** | {F(r.ActAverageBits ?? 0)} | {Err(am)} |");
+        }
         sb.AppendLine().AppendLine("## Weights").AppendLine();
-        sb.AppendLine("| weight | op | format | bits | tensor SQNR dB | output error alone | OCS split channels | outlier blocks before → after |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| weight | op | format | bits | tensor SQNR dB | output error alone | OCS split channels | outlier blocks before → after | activation | act. amax / p99.9 / outlier channels |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         foreach (var t in r.Tensors)
         {
-            string ocs = t.Ocs is null ? "" : $"{string.Join(" ", t.Ocs.SplitChannels)} (+{t.Ocs.Count - t.Ocs.Sources.Distinct().Count()}, {t.OcsVia})";
+            string ocs = t.Ocs is null ? "" : $"{string.Join(" ", t.Ocs.SplitChannels)} (+{t.Ocs.Count - t.Ocs.Sources.Distinct().Count()}, {(t.OcsSide == Ocs.OcsSide.Activation ? "activation side, " : "")}{(t.OcsMode == Ocs.OcsSplitMode.Qa ? "qa, " : "")}{t.OcsVia})";
             string blocks = t.OutlierBlocksBefore is { } b && t.OutlierBlocksAfter is { } a ? $"{b.OutlierBlocks}/{b.Blocks} → {a.OutlierBlocks}/{a.Blocks}" : "";
-            sb.AppendLine($"| {t.Name} | {t.Op} | {t.FormatName} | {F(t.Bits)} | {(t.TensorSqnrDb is double s ? F(s) : "")} | {(t.OutputError is { } e ? Err(e) : "")} | {ocs} | {blocks} |");
+            string act = t.Activation is { Chosen: true } ac ? $"{ac.FormatName} ({F(ac.Bits ?? 32)} bits)" : "";
+            string actStats = t.Activation is { } st ? $"{F(st.Amax ?? 0)} / {F(st.P999 ?? 0)} / {st.OutlierChannels.Count}" : "";
+            sb.AppendLine($"| {t.Name} | {t.Op} | {t.FormatName} | {F(t.Bits)} | {(t.TensorSqnrDb is double s ? F(s) : "")} | {(t.OutputError is { } e ? Err(e) : "")} | {ocs} | {blocks} | {act} | {actStats} |");
+        }
+        if (r.Skipped.Count > 0)
+        {
+            sb.AppendLine().AppendLine("## Not calibrated").AppendLine();
+            foreach (var (name, op, reason) in r.Skipped) sb.AppendLine($"- {name} ({op}): {reason}");
         }
         if (r.Log.Count > 0)
         {

@@ -38,11 +38,11 @@ internal sealed class EmitContext(OnnxModel model, QuantizationOptions options)
 
     /// <summary>
     /// Inserts an MxQuantizeDequantize of the node's input <paramref name="input"/> along <paramref name="axis"/> when
-    /// an activation format is set (activation simulation in front of a quantized op).
+    /// an activation format applies (the weight's own, else the model-wide one; activation simulation in front of a quantized op).
     /// </summary>
     public void QuantizeActivation(GraphProto graph, NodeProto node, int input, long axis, TensorSettings weight)
     {
-        if (Options.ActFormat is not { } act || node.Input.Count <= input || node.Input[input].Length == 0) return;
+        if (weight.ResolveActFormat(Options.ActFormat) is not { } act || node.Input.Count <= input || node.Input[input].Length == 0) return;
         int bs = MxPackedLayout.SupportedBlockSizes.Contains(weight.BlockSize) && (act.Kind != MxElementKind.SharedMicroExponent || weight.BlockSize >= 16)
             ? weight.BlockSize
             : act.DefaultBlockSize;

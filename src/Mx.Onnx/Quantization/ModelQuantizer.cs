@@ -31,6 +31,8 @@ public static class ModelQuantizer
         var decisions = candidates.Select(c => (Candidate: c, Decision: plan.Resolve(c))).ToList();
         var work = decisions.Where(d => d.Decision.Settings != null).Select(d => (d.Candidate, Settings: d.Decision.Settings!)).ToList();
         foreach (var (c, s) in work) Validate(c, s, options.Emit);
+        if (options.Emit == EmitForm.Qdq && work.FirstOrDefault(w => w.Settings.ResolveActFormat(null) != null) is { Candidate: not null } withAct)
+            throw new QuantizationException($"tensor '{withAct.Candidate.Name}': activation format {withAct.Settings.ActFormat!.Name} cannot be expressed in standard ONNX with MX blocks; use --emit packed or fake");
 
         var notes = new List<string>();
         if (options.Emit == EmitForm.Qdq && work.Count > 0)

@@ -89,7 +89,7 @@ internal static class PackedEmitter
         var attrs = Common(s);
         attrs.Add(GraphEdits.Int("K", k));
         attrs.Add(GraphEdits.Int("N", n));
-        actInside = ctx.Options.ActFormat?.Name == "mxint8";
+        actInside = s.ResolveActFormat(ctx.Options.ActFormat)?.Name == "mxint8";
         if (actInside) attrs.Add(GraphEdits.String("act_format", "mxint8"));
         return attrs;
     }

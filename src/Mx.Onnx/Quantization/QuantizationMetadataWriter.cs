@@ -35,7 +35,15 @@ public static class QuantizationMetadataWriter
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
-    private static JsonNode Tensor(QuantizedTensorRecord t) => new JsonObject
+    private static JsonNode Tensor(QuantizedTensorRecord t)
+    {
+        var o = TensorFields(t);
+        // A per-tensor activation format (a calibration recipe's) is recorded only where one is set.
+        if (t.Settings.ActFloat32 || t.Settings.ActFormat != null) o["act_format"] = t.Settings.ActFloat32 ? "fp32" : t.Settings.ActFormat!.Name;
+        return o;
+    }
+
+    private static JsonObject TensorFields(QuantizedTensorRecord t) => new JsonObject
     {
         ["name"] = t.Name,
         ["op"] = t.Op,

@@ -28,6 +28,18 @@ public sealed record TensorSettings(MxFormat Format, int BlockSize, MxScaleMode 
 
     /// <summary>The rounding as the metadata and CLI spell it (<c>even</c>, <c>away</c>).</summary>
     public string RoundingText => QuantizationText.Rounding(Rounding);
+
+    /// <summary>
+    /// The activation format of the ops that read this weight (their activation input), overriding the model-wide
+    /// <see cref="QuantizationOptions.ActFormat"/>; null follows it (unless <see cref="ActFloat32"/>).
+    /// </summary>
+    public MxFormat? ActFormat { get; init; }
+
+    /// <summary>Leave the activation input of the ops that read this weight in float32, whatever the model-wide format.</summary>
+    public bool ActFloat32 { get; init; }
+
+    /// <summary>The activation format that applies to this weight's ops: float32 when <see cref="ActFloat32"/>, else <see cref="ActFormat"/>, else <paramref name="modelWide"/>.</summary>
+    public MxFormat? ResolveActFormat(MxFormat? modelWide) => ActFloat32 ? null : ActFormat ?? modelWide;
 }
 
 /// <summary>The model-wide choices of a quantization run; the default <see cref="QuantizationPlan"/> is built from them.</summary>

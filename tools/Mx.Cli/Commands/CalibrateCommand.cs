@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Mx.Calibration;
 using Mx.Calibration.Data;
+using Mx.Calibration.Ocs;
 using Mx.Calibration.Recipes;
 using Mx.Calibration.Reports;
 using Mx.Calibration.Selection;
@@ -26,25 +27,41 @@ public static class CalibrateCommand
         public Option<double> Ocs { get; } = new("--ocs") { Description = "Outlier channel splitting expand ratio (0 = off, e.g. 0.02)", DefaultValueFactory = _ => 0 };
         public Option<bool> NoReorder { get; } = new("--no-reorder") { Description = "Do not try grouping outlier channels into shared blocks" };
         public Option<int?> MaxSamples { get; } = new("--max-samples") { Description = "Use at most this many calibration samples" };
+        public Option<string> OcsMode { get; } = new("--ocs-mode") { Description = "How a weight channel split in two is divided: naive (w/2, w/2) or qa (quantization-aware, ±¼ step; kept per weight when it lowers the error)", DefaultValueFactory = _ => "qa" };
+        public Option<double?> ActMaxBits { get; } = new("--act-max-bits") { Description = "Also choose an MX format per activation (input of each quantized MatMul/Gemm/Conv) under this average of stored bits per activation element (fp32 = 32)" };
+        public Option<string> ActCandidates { get; } = new("--act-candidates") { Description = "Activation formats to choose from (fp32 = leave the activation alone)", DefaultValueFactory = _ => string.Join(",", CalibrationOptions.DefaultActCandidates.Select(c => c.Name)) };
+        public Option<double> ActOcs { get; } = new("--act-ocs") { Description = "Activation outlier channel splitting expand ratio (0 = off); only activations with a column ≥ 4 × the median column amax" , DefaultValueFactory = _ => 0 };
 
-        public IEnumerable<Option> All => [Calib, MaxBits, MinSqnr, Candidates, Ocs, NoReorder, MaxSamples];
+        public IEnumerable<Option> All => [Calib, MaxBits, MinSqnr, Candidates, Ocs, NoReorder, MaxSamples, OcsMode, ActMaxBits, ActCandidates, ActOcs];
 
         /// <summary>Runs calibration as the options say; <paramref name="name"/> is the option that needs --calib.</summary>
-        public CalibrationRecipe Run(CliContext ctx, OnnxModel model, string modelPath, long minElements, string name)
+        public CalibrationRecipe Run(CliContext ctx, OnnxModel model, string modelPath, long minElements, string name, IReadOnlySet<string>? ops = null)
         {
             string calib = ctx.Get(Calib) ?? throw new CliException($"{name} needs --calib DIR (or --calib random)", 2);
             double? bits = ctx.Get(MaxBits), sqnr = ctx.Get(MinSqnr);
             if (bits.HasValue == sqnr.HasValue) throw new CliException($"{name} needs exactly one of --max-bits and --min-sqnr", 2);
-            double ocs = ctx.Get(Ocs);
+            double ocs = ctx.Get(Ocs), actOcs = ctx.Get(ActOcs);
             if (!(ocs >= 0 && ocs <= 1)) throw new CliException("--ocs must be between 0 and 1", 2);
+            if (!(actOcs >= 0 && actOcs <= 1)) throw new CliException("--act-ocs must be between 0 and 1", 2);
+            var ocsMode = ctx.Get(OcsMode).Trim().ToLowerInvariant() switch
+            {
+                "naive" => OcsSplitMode.Naive,
+                "qa" => OcsSplitMode.Qa,
+                var m => throw new CliException($"unknown --ocs-mode '{m}'; use naive or qa", 2),
+            };
             int? max = ctx.Get(MaxSamples);
             if (max is <= 0) throw new CliException("--max-samples must be positive", 2);
+            if (ctx.Get(ActMaxBits) is double abits && !(double.IsFinite(abits) && abits > 0))
+                throw new CliException("--act-max-bits must be a positive number of bits per activation element", 2);
             Budget budget;
-            IReadOnlyList<FormatCandidate> candidates;
+            Budget? actBudget;
+            IReadOnlyList<FormatCandidate> candidates, actCandidates;
             try
             {
                 budget = bits is double b ? Budget.Bits(b) : Budget.Sqnr(sqnr!.Value);
+                actBudget = ctx.Get(ActMaxBits) is double ab ? Budget.Bits(ab) : null;
                 candidates = FormatCandidate.Parse(ctx.Get(Candidates));
+                actCandidates = FormatCandidate.Parse(ctx.Get(ActCandidates));
             }
             catch (ArgumentException ex)
             {
@@ -59,7 +76,12 @@ public static class CalibrateCommand
                 Candidates = candidates,
                 OcsRatio = ocs,
                 OcsReorder = !ctx.Get(NoReorder),
+                OcsMode = ocsMode,
+                ActBudget = actBudget,
+                ActCandidates = actCandidates,
+                ActOcsRatio = actOcs,
                 MinElements = minElements,
+                Ops = ops,
                 Log = ctx.Verbose ? line => ctx.Error.WriteLine(line) : null,
             };
             try
@@ -81,9 +103,10 @@ public static class CalibrateCommand
         var output = new Option<string>("--output", "-o") { Description = "The recipe (JSON) to write", Required = true };
         var report = new Option<string?>("--report") { Description = "Write a calibration report (.md or .json)" };
         var minElements = new Option<long>("--min-elements") { Description = "Leave weights with fewer elements", DefaultValueFactory = _ => 1024 };
+        var ops = new Option<string?>("--ops") { Description = "Calibrate only the weights of these ops (comma-separated: MatMul,Gemm,Conv,Gather; default all); pass the same --ops to mx quantize" };
         var command = new Command("calibrate", "Choose an MX format per weight from calibration data under a bits or SQNR budget; write a recipe for mx quantize --recipe.")
         {
-            input, output, report, minElements,
+            input, output, report, minElements, ops,
         };
         foreach (var o in shared.All) command.Options.Add(o);
         CliContext.SetAction(command, ctx =>
@@ -91,7 +114,15 @@ public static class CalibrateCommand
             string inPath = ctx.Get(input), outPath = ctx.Get(output);
             if (!File.Exists(inPath)) throw new CliException($"model file not found: {inPath}");
             using var model = OnnxModel.Load(inPath);
-            var recipe = shared.Run(ctx, model, inPath, ctx.Get(minElements), "mx calibrate");
+            IReadOnlySet<string>? opSet = null;
+            if (ctx.Get(ops) is { } list)
+            {
+                opSet = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+                var unknown = opSet.Where(o => !Mx.Onnx.Quantization.QuantizationOptions.SupportedOps.Contains(o)).ToList();
+                if (unknown.Count > 0 || opSet.Count == 0)
+                    throw new CliException($"--ops: unknown op {string.Join(", ", unknown)}; use {string.Join(",", Mx.Onnx.Quantization.QuantizationOptions.SupportedOps)}", 2);
+            }
+            var recipe = shared.Run(ctx, model, inPath, ctx.Get(minElements), "mx calibrate", opSet);
             RecipeJson.Save(recipe, outPath);
             if (ctx.Get(report) is { } reportPath) CalibrationReportWriter.Write(recipe, reportPath);
             ctx.Out.WriteLine(Summary(inPath, outPath, recipe));
@@ -108,7 +139,13 @@ public static class CalibrateCommand
         string err = $"output SQNR {F(r.Measured.SqnrDb)} dB" + (r.Measured.MeanKl is double kl ? $", KL {kl.ToString("G3", CultureInfo.InvariantCulture)}" : "")
                      + (r.Measured.Top1Agreement is double t ? $", top-1 {F(t)}" : "");
         int split = r.Tensors.Count(t => t.Ocs != null);
-        return $"{inPath} → {outPath}: {r.Tensors.Count} weights ({string.Join(", ", counts)}), {F(r.AverageBits)} bits/weight, {err}" +
+        string act = "";
+        if (r.ActAverageBits is double ab && r.ActMeasured is { } am)
+        {
+            var actCounts = r.Tensors.Where(t => t.Activation is { Chosen: true }).GroupBy(t => t.Activation!.FormatName).Select(g => $"{g.Count()} {g.Key}");
+            act = $"; activations ({string.Join(", ", actCounts)}) {F(ab)} bits/element, with them output SQNR {F(am.SqnrDb)} dB" + (am.MeanKl is double akl ? $", KL {akl.ToString("G3", CultureInfo.InvariantCulture)}" : "");
+        }
+        return $"{inPath} → {outPath}: {r.Tensors.Count} weights ({string.Join(", ", counts)}), {F(r.AverageBits)} bits/weight, {err}{act}" +
                $"{(split > 0 ? $"; OCS on {split} weights" : "")}; budget {r.Budget} {(r.BudgetMet ? "met" : "NOT met")}{(r.RandomData ? "; calibrated on random data" : "")}";
     }
 }

@@ -78,8 +78,9 @@ public static class QuantizeCommand
             var plan = new QuantizationPlan(options);
             using var model = OnnxModel.Load(inPath);
             if (ctx.Get(recipeFile) != null && ctx.Get(auto)) throw new CliException("--recipe and --auto cannot be combined", 2);
-            if (!ctx.Get(auto) && (ctx.Get(calibration.MaxBits) != null || ctx.Get(calibration.MinSqnr) != null)) throw new CliException("--max-bits and --min-sqnr need --auto", 2);
-            var recipe = ctx.Get(auto) ? calibration.Run(ctx, model, inPath, options.MinElements, "--auto")
+            if (!ctx.Get(auto) && (ctx.Get(calibration.MaxBits) != null || ctx.Get(calibration.MinSqnr) != null || ctx.Get(calibration.ActMaxBits) != null))
+                throw new CliException("--max-bits, --min-sqnr and --act-max-bits need --auto", 2);
+            var recipe = ctx.Get(auto) ? calibration.Run(ctx, model, inPath, options.MinElements, "--auto", options.Ops)
                 : ctx.Get(recipeFile) is { } recipePath ? RecipeJson.Load(recipePath) : null;
             if (recipe != null) plan = RecipeApplier.Apply(model, recipe, plan);
             long before = new FileInfo(inPath).Length + ExternalBytes(model);
