@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Mx.Runtime.Formats;
 
@@ -20,11 +21,20 @@ public enum MxGemmMode
 /// <summary>Which implementation a kernel runs.</summary>
 public enum MxKernelPath
 {
-    /// <summary>The fastest path the CPU and layout allow (AVX2/FMA; the plain reference otherwise).</summary>
+    /// <summary>The fastest path the CPU allows: AVX-512 (F/BW/VBMI), else AVX2/FMA, else the plain reference.</summary>
     Auto,
 
     /// <summary>The plain scalar reference (double accumulation). For tests and debugging.</summary>
     Reference,
+
+    /// <summary>The AVX2/FMA kernels only (throws <see cref="NotSupportedException"/> where the CPU lacks AVX2/FMA).</summary>
+    Avx2,
+
+    /// <summary>
+    /// The AVX-512 kernels where a format/layout has one, the AVX2 kernels otherwise (throws
+    /// <see cref="NotSupportedException"/> where the CPU lacks AVX-512 F/BW/VBMI or AVX2/FMA).
+    /// </summary>
+    Avx512,
 }
 
 /// <summary>
@@ -41,6 +51,11 @@ public sealed unsafe class MxMatMulKernel
     private readonly float[] _scaleTable;   // pinned
     private readonly bool _simd;
     private readonly bool _mxmxSimd;
+    private readonly bool _avx512;
+    private readonly bool _mxmx512;         // MxMxNibble4Avx512 applies
+    private readonly int _nibbleOffset;
+    private readonly Vector512<sbyte> _nibbleLut;
+    private readonly int _intShift;
 
     /// <summary>A kernel over <paramref name="weight"/> (not owned: keep it alive and undisposed while the kernel runs).</summary>
     public MxMatMulKernel(MxPackedWeight weight, MxGemmMode mode = MxGemmMode.WeightOnly, MxKernelPath path = MxKernelPath.Auto)
@@ -51,14 +66,41 @@ public sealed unsafe class MxMatMulKernel
         var tables = FormatTables.For(weight.Format);
         _kind = ChooseDecoder(weight, tables);
         _luts = new DecodeLuts(tables);
-        _simd = path == MxKernelPath.Auto && Avx2.IsSupported && Fma.IsSupported;
+        if (!IsSupported(path)) throw new NotSupportedException($"kernel path {path} is not supported by this CPU");
+        bool avx2 = Avx2.IsSupported && Fma.IsSupported;
+        _simd = path != MxKernelPath.Reference && avx2;
+        _avx512 = _simd && path != MxKernelPath.Avx2 && MxMxNibble4Avx512.IsSupported;
+        _intShift = tables.IntShift;
+        if (_avx512 && tables.IntShift >= 0 && weight.Format.ElementBits == 4 && weight.BlockSize is 32 or 64
+            && weight.Format.Kind != MxElementKind.SharedMicroExponent)
+        {
+            int min = 0, max = 0;
+            for (int c = 0; c < 16; c++) { min = Math.Min(min, tables.Ints[c]); max = Math.Max(max, tables.Ints[c]); }
+            if (max - min <= 64)   // vpmaddubsw: 4 · 64 · 127 < 2^15, no int16 saturation
+            {
+                _mxmx512 = true;
+                _nibbleOffset = -min;
+                var lut = new sbyte[64];
+                for (int i = 0; i < 64; i++) lut[i] = (sbyte)(tables.Ints[i % 16] - min);
+                _nibbleLut = Vector512.Create(lut);
+            }
+        }
         _mxmxSimd = _simd && tables.IntShift >= 0 && _kind != DecoderKind.Scalar;
         bool intScaled = _kind is DecoderKind.Nibble4 or DecoderKind.Int8 or DecoderKind.Six6Int;
         _scaleTable = GC.AllocateArray<float>(256, pinned: true);
         for (int b = 0; b < 256; b++)
             _scaleTable[b] = (float)(FormatTables.E8M0Double((byte)b) * (intScaled ? Math.ScaleB(1.0, -tables.IntShift) : 1.0));
-        Path = _simd ? MxKernelPath.Auto : MxKernelPath.Reference;
+        Path = !_simd ? MxKernelPath.Reference : _avx512 ? MxKernelPath.Avx512 : MxKernelPath.Avx2;
     }
+
+    /// <summary>Whether this CPU can run <paramref name="path"/> (Auto and Reference always can).</summary>
+    public static bool IsSupported(MxKernelPath path) => path switch
+    {
+        MxKernelPath.Auto or MxKernelPath.Reference => true,
+        MxKernelPath.Avx2 => Avx2.IsSupported && Fma.IsSupported,
+        MxKernelPath.Avx512 => Avx2.IsSupported && Fma.IsSupported && MxMxNibble4Avx512.IsSupported,
+        _ => false,
+    };
 
     /// <summary>The packed weight (N = <see cref="MxPackedWeight.Rows"/>, K = <see cref="MxPackedWeight.K"/>).</summary>
     public MxPackedWeight Weight { get; }
@@ -66,13 +108,14 @@ public sealed unsafe class MxMatMulKernel
     /// <summary>Weight-only or MX×MX.</summary>
     public MxGemmMode Mode { get; }
 
-    /// <summary>The path actually used (<see cref="MxKernelPath.Reference"/> when requested or when AVX2/FMA are missing).</summary>
+    /// <summary>The path actually used: Reference, Avx2 or Avx512 (never Auto).</summary>
     public MxKernelPath Path { get; }
 
     /// <summary>
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
+        : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} maddubs int8-dot (M ≤ 3: avx512 inline decode)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
         : $"avx2 {_kind}";
 
@@ -157,6 +200,11 @@ public sealed unsafe class MxMatMulKernel
 
     private void RunMxMx(GemmArgs g, IParallelRunner runner)
     {
+        if (_mxmx512 && g.M <= MxMxGemm.InlineMaxM)
+        {
+            RunMxMxNibble4Avx512(g, runner);
+            return;
+        }
         if (_simd && !_mxmxSimd)
         {
             RunMxMxViaDequantizedActivations(g, runner);
@@ -201,6 +249,51 @@ public sealed unsafe class MxMatMulKernel
         finally
         {
             ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private void RunMxMxNibble4Avx512(GemmArgs g, IParallelRunner runner)
+    {
+        MxPackedWeight w = Weight;
+        int m = g.M, n = w.Rows;
+        long rowBytes = MxMxNibble4Avx512.RowBytes(w.PaddedK);
+        int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
+        long total = m * rowBytes + 64 + kc + w.BlocksPerRow;
+        if (total > int.MaxValue) throw new ArgumentException($"M = {m} is too large for one MX×MX call at K = {w.K}");
+        byte[] rented = ArrayPool<byte>.Shared.Rent((int)total);
+        try
+        {
+            fixed (byte* raw = rented)
+            {
+                byte* prep = (byte*)(((nint)raw + 63) & ~(nint)63);
+                sbyte* tmp = (sbyte*)(prep + m * rowBytes);
+                for (int r = 0; r < m; r++)
+                    MxMxNibble4Avx512.Prepare(g.A + (long)r * w.K, w.K, w.BlockSize, _intShift, _nibbleOffset, prep + r * rowBytes, tmp, (byte*)(tmp + kc));
+                var state = new Nibble4State(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2));
+                runner.For(Count(n, state.Per), state.Body);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private sealed class Nibble4State
+    {
+        private readonly GemmArgs _g;
+        private readonly nint _prep;
+        private readonly long _stride;
+        private readonly Vector512<sbyte> _lut;
+        private readonly int _n;
+        public readonly int Per;
+        public readonly Action<int> Body;
+
+        public Nibble4State(in GemmArgs g, byte* prep, long stride, Vector512<sbyte> lut, int n, int per)
+        {
+            _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n;
+            Per = (per + MxMxNibble4Avx512.NR - 1) / MxMxNibble4Avx512.NR * MxMxNibble4Avx512.NR;
+            Body = i => MxMxNibble4Avx512.Run(_g, (byte*)_prep, _stride, _lut, i * Per, Math.Min(_n, (i + 1) * Per));
         }
     }
 
@@ -327,8 +420,8 @@ public sealed unsafe class MxMatMulKernel
     }
 
     // Work split: about 4 items per thread (load balance on a shared machine), never below a minimum grain.
-    private static int Chunk(int total, int grain, IParallelRunner runner) =>
-        Math.Max(grain, (total + runner.DegreeOfParallelism * 4 - 1) / (runner.DegreeOfParallelism * 4));
+    private static int Chunk(int total, int grain, IParallelRunner runner, int perThread = 4) =>
+        Math.Max(grain, (total + runner.DegreeOfParallelism * perThread - 1) / (runner.DegreeOfParallelism * perThread));
 
     private static int Count(int total, int per) => (total + per - 1) / per;
 }
