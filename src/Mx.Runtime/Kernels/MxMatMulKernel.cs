@@ -54,7 +54,7 @@ public sealed unsafe class MxMatMulKernel
     private readonly bool _avx512;
     private readonly bool _mxmx512;         // MxMxNibble4Avx512 applies
     private readonly int _nibbleOffset;
-    private readonly Vector512<sbyte> _nibbleLut;
+    private readonly Vector512<byte> _nibbleLut;
     private readonly int _intShift;
 
     /// <summary>A kernel over <paramref name="weight"/> (not owned: keep it alive and undisposed while the kernel runs).</summary>
@@ -80,8 +80,8 @@ public sealed unsafe class MxMatMulKernel
             {
                 _mxmx512 = true;
                 _nibbleOffset = -min;
-                var lut = new sbyte[64];
-                for (int i = 0; i < 64; i++) lut[i] = (sbyte)(tables.Ints[i % 16] - min);
+                var lut = new byte[64];
+                for (int i = 0; i < 64; i++) lut[i] = (byte)(tables.Ints[i % 16] - min);
                 _nibbleLut = Vector512.Create(lut);
             }
         }
@@ -284,12 +284,12 @@ public sealed unsafe class MxMatMulKernel
         private readonly GemmArgs _g;
         private readonly nint _prep;
         private readonly long _stride;
-        private readonly Vector512<sbyte> _lut;
+        private readonly Vector512<byte> _lut;
         private readonly int _n;
         public readonly int Per;
         public readonly Action<int> Body;
 
-        public Nibble4State(in GemmArgs g, byte* prep, long stride, Vector512<sbyte> lut, int n, int per)
+        public Nibble4State(in GemmArgs g, byte* prep, long stride, Vector512<byte> lut, int n, int per)
         {
             _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n;
             Per = (per + MxMxNibble4Avx512.NR - 1) / MxMxNibble4Avx512.NR * MxMxNibble4Avx512.NR;

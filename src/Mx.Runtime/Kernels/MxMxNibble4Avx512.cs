@@ -11,13 +11,14 @@ namespace Mx.Runtime.Kernels;
 /// elements) and high nibbles (odd elements) are looked up with vpshufb in a table of <c>value·2^s + Offset</c>, which
 /// is unsigned (0..24 for MXFP4), so vpmaddubsw can take the weights as its unsigned operand and the activation codes
 /// as its signed one, and no sign shuffling is needed. The offset contributes <c>Offset·Σa</c> per 4-byte group; that
-/// is a property of the activations alone, computed once per call (<see cref="Prepare"/>) and subtracted in int32,
-/// so every block dot product is exact. (.NET 10 exposes no 512-bit VNNI on CPUs without AVX10, hence
+/// is a property of the activations alone, computed once per call (<see cref="Prepare"/>) as a float per sub-block
+/// and subtracted with one FMA per 16 sub-blocks (the block dot products are exact int32; the correction is an exact
+/// integer times the same scale, so only fp32 accumulation rounding differs from the reference). (.NET 10 exposes no 512-bit VNNI on CPUs without AVX10, hence
 /// maddubs + madd: the same two ops per 64 pairs as two 256-bit vpdpbusd.)
 /// </para>
 /// <para>
 /// Activations per call, per row: codes in "step" order (for each 128 elements: 64 bytes of even elements then 64 of
-/// odd, 128-bit lane q = sub-block q), the int32 offset correction per step, and the per-sub-block activation scale
+/// odd, 128-bit lane q = sub-block q), the offset correction per sub-block (−Offset·Σa, float), and the per-sub-block activation scale
 /// (E8M0 · 2^(−6−s)), padded to whole chunks of 512 elements with zeros.
 /// Per row and step the 16 int32 lanes (4 per sub-block) are converted once and accumulated with one FMA by the
 /// per-lane scale (weight scale from the E8M0 bits, times the activation scale; NaN bytes give NaN).
@@ -38,7 +39,7 @@ internal static unsafe class MxMxNibble4Avx512
     public static long RowBytes(int paddedK)
     {
         int kc = ChunkedK(paddedK);
-        return kc + (kc / Step) * 64L + (kc / 32) * 4L;
+        return kc + (kc / 32) * 8L;
     }
 
     /// <summary>
@@ -53,26 +54,24 @@ internal static unsafe class MxMxNibble4Avx512
         ActivationQuantizer.QuantizeRowFast(a, k, blockSize, tmpCodes, tmpScales);
         new Span<sbyte>(tmpCodes + kp, kc - kp).Clear();
         sbyte* codes = (sbyte*)dst;
-        int* corr = (int*)(dst + kc);
-        float* sub = (float*)(dst + kc + steps * 64L);
+        float* corr = (float*)(dst + kc);
+        float* sub = corr + kc / 32;
         Vector512<byte> idxE = EvenIndex, idxO = Vector512.Add(idxE, Vector512.Create((byte)1));
-        Vector512<byte> off = Vector512.Create((byte)offset);
-        Vector512<short> ones = Vector512.Create((short)1);
         for (int t = 0; t < steps; t++)
         {
             Vector512<byte> s0 = Vector512.Load((byte*)tmpCodes + t * Step), s1 = Vector512.Load((byte*)tmpCodes + t * Step + 64);
-            Vector512<sbyte> ev = Avx512Vbmi.PermuteVar64x8x2(s0, idxE, s1).AsSByte();
-            Vector512<sbyte> od = Avx512Vbmi.PermuteVar64x8x2(s0, idxO, s1).AsSByte();
-            ev.Store(codes + t * Step);
-            od.Store(codes + t * Step + 64);
-            Vector512<short> p = Avx512BW.Add(Avx512BW.MultiplyAddAdjacent(off, ev), Avx512BW.MultiplyAddAdjacent(off, od));
-            Vector512.Negate(Avx512BW.MultiplyAddAdjacent(p, ones)).Store(corr + t * 16);
+            Avx512Vbmi.PermuteVar64x8x2(s0, idxE, s1).Store((byte*)codes + t * Step);
+            Avx512Vbmi.PermuteVar64x8x2(s0, idxO, s1).Store((byte*)codes + t * Step + 64);
         }
         float unit = (float)Math.ScaleB(1.0, -6 - intShift);
         int subPerBlock = blockSize / 32;
         for (int u = 0; u < kc / 32; u++)
         {
             int j = u / subPerBlock;
+            // Σ of 32 signed codes: psadbw over the codes biased to unsigned, minus the bias.
+            Vector256<ulong> sad = Avx2.SumAbsoluteDifferences(Vector256.Load((byte*)tmpCodes + u * 32) ^ Vector256.Create((byte)0x80), Vector256<byte>.Zero).AsUInt64();
+            int sum = (int)(sad[0] + sad[1] + sad[2] + sad[3]) - 128 * 32;
+            corr[u] = -offset * sum;   // exact in fp32 (|·| ≤ 64 · 32 · 127 < 2^24)
             sub[u] = j < nb ? FormatTables.E8M0[tmpScales[j]] * unit : 0f;
         }
     }
@@ -120,10 +119,10 @@ internal static unsafe class MxMxNibble4Avx512
     /// Weights are decoded in registers per row of A (intended for small M).
     /// </summary>
     [SkipLocalsInit]
-    public static void Run(in GemmArgs g, byte* prep, long prepStride, Vector512<sbyte> lut, int n0, int n1)
+    public static void Run(in GemmArgs g, byte* prep, long prepStride, Vector512<byte> lut, int n0, int n1)
     {
         MxPackedWeight w = g.W;
-        int kc = ChunkedK(w.PaddedK), chunks = kc / Chunk, steps = kc / Step;
+        int kc = ChunkedK(w.PaddedK), chunks = kc / Chunk;
         bool bs64 = w.BlockSize == 64;
         int chunkBytes = Chunk / 2, chunkScaleBytes = bs64 ? 8 : 16;
         // Chunks whose weight and scale bytes lie wholly inside the row; the last partial chunk is copied, zero-padded.
@@ -157,8 +156,8 @@ internal static unsafe class MxMxNibble4Avx512
             {
                 byte* p = prep + m * prepStride;
                 sbyte* codes = (sbyte*)p;
-                int* corr = (int*)(p + kc);
-                float* sub = (float*)(p + kc + steps * 64L);
+                float* corr = (float*)(p + kc);
+                float* sub = corr + kc / 32;
                 Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
                 for (int c = 0; c < chunks; c++)
                 {
@@ -179,11 +178,15 @@ internal static unsafe class MxMxNibble4Avx512
                     }
                     Vector512<float> av = Vector512.Load(sub + c * 16);
                     Vector512<float> v0 = E8M0ToFloat(b0) * av, v1 = E8M0ToFloat(b1) * av, v2 = E8M0ToFloat(b2) * av, v3 = E8M0ToFloat(b3) * av;
+                    // The weight offset's share, Offset · Σa per sub-block, once per chunk (exact integers in fp32).
+                    Vector512<float> cv = Vector512.Load(corr + c * 16);
+                    f0 = Avx512F.FusedMultiplyAdd(v0, cv, f0); f1 = Avx512F.FusedMultiplyAdd(v1, cv, f1);
+                    f2 = Avx512F.FusedMultiplyAdd(v2, cv, f2); f3 = Avx512F.FusedMultiplyAdd(v3, cv, f3);
                     int t0 = c * 4;
-                    StepRows(lut, codes + (t0 + 0) * Step, corr + (t0 + 0) * 16, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    StepRows(lut, codes + (t0 + 1) * Step, corr + (t0 + 1) * 16, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    StepRows(lut, codes + (t0 + 2) * Step, corr + (t0 + 2) * 16, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    StepRows(lut, codes + (t0 + 3) * Step, corr + (t0 + 3) * 16, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(lut, codes + (t0 + 0) * Step, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(lut, codes + (t0 + 1) * Step, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(lut, codes + (t0 + 2) * Step, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(lut, codes + (t0 + 3) * Step, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                 }
                 float* y = g.Y + (long)m * w.Rows + nt;
                 y[0] = Vector512.Sum(f0) + Bias(g, nt);
@@ -195,28 +198,29 @@ internal static unsafe class MxMxNibble4Avx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StepRows(Vector512<sbyte> lut, sbyte* a, int* corr, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
+    private static void StepRows(Vector512<byte> lut, sbyte* a, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
         Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
         ref Vector512<float> f0, ref Vector512<float> f1, ref Vector512<float> f2, ref Vector512<float> f3)
     {
         Vector512<sbyte> ae = Vector512.Load(a), ao = Vector512.Load(a + 64);
-        Vector512<int> nc = Vector512.Load(corr);
-        f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e0, ae, ao, nc)), Avx512F.PermuteVar16x32(v0, idx), f0);
-        f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e1, ae, ao, nc)), Avx512F.PermuteVar16x32(v1, idx), f1);
-        f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e2, ae, ao, nc)), Avx512F.PermuteVar16x32(v2, idx), f2);
-        f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e3, ae, ao, nc)), Avx512F.PermuteVar16x32(v3, idx), f3);
+        f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e0, ae, ao)), Avx512F.PermuteVar16x32(v0, idx), f0);
+        f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e1, ae, ao)), Avx512F.PermuteVar16x32(v1, idx), f1);
+        f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e2, ae, ao)), Avx512F.PermuteVar16x32(v2, idx), f2);
+        f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Dot(lut, e3, ae, ao)), Avx512F.PermuteVar16x32(v3, idx), f3);
     }
 
-    /// <summary>16 int32 lanes (4 per sub-block) of Σ w·a over 128 elements: exact.</summary>
+    /// <summary>
+    /// 16 int32 lanes (4 per sub-block) of Σ (w·2^s + Offset)·a over 128 elements, exact. vpermb reads only the low 6
+    /// bits of each index and the table repeats every 16 entries, so neither nibble needs masking.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<int> Dot(Vector512<sbyte> lut, byte* e, Vector512<sbyte> ae, Vector512<sbyte> ao, Vector512<int> negCorr)
+    private static Vector512<int> Dot(Vector512<byte> lut, byte* e, Vector512<sbyte> ae, Vector512<sbyte> ao)
     {
         Vector512<byte> x = Vector512.Load(e);
-        Vector512<byte> mask = Vector512.Create((byte)0x0F);
-        Vector512<byte> lo = x & mask, hi = Avx512BW.ShiftRightLogical(x.AsUInt16(), 4).AsByte() & mask;
-        Vector512<byte> wl = Avx512BW.Shuffle(lut, lo.AsSByte()).AsByte(), wh = Avx512BW.Shuffle(lut, hi.AsSByte()).AsByte();
+        Vector512<byte> wl = Avx512Vbmi.PermuteVar64x8(lut, x);
+        Vector512<byte> wh = Avx512Vbmi.PermuteVar64x8(lut, Avx512BW.ShiftRightLogical(x.AsUInt16(), 4).AsByte());
         Vector512<short> p = Avx512BW.Add(Avx512BW.MultiplyAddAdjacent(wl, ae), Avx512BW.MultiplyAddAdjacent(wh, ao));
-        return Avx512F.Add(Avx512BW.MultiplyAddAdjacent(p, Vector512.Create((short)1)), negCorr);
+        return Avx512BW.MultiplyAddAdjacent(p, Vector512.Create((short)1));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
