@@ -56,6 +56,8 @@ public sealed unsafe class MxMatMulKernel
     private readonly int _nibbleOffset;
     private readonly Vector512<byte> _nibbleLut;
     private readonly int _intShift;
+    private readonly bool _wo512;           // WeightOnlyNibble4Avx512 applies
+    private readonly Vector512<float> _nibbleFloats;
 
     /// <summary>A kernel over <paramref name="weight"/> (not owned: keep it alive and undisposed while the kernel runs).</summary>
     public MxMatMulKernel(MxPackedWeight weight, MxGemmMode mode = MxGemmMode.WeightOnly, MxKernelPath path = MxKernelPath.Auto)
@@ -84,6 +86,13 @@ public sealed unsafe class MxMatMulKernel
                 for (int i = 0; i < 64; i++) lut[i] = (byte)(tables.Ints[i % 16] - min);
                 _nibbleLut = Vector512.Create(lut);
             }
+        }
+        if (_avx512 && _kind == DecoderKind.Nibble4)
+        {
+            _wo512 = true;
+            var f = new float[16];
+            for (int c = 0; c < 16; c++) f[c] = tables.Ints[c];   // value · 2^IntShift; the scale table carries 2^−IntShift
+            _nibbleFloats = Vector512.Create(f);
         }
         _mxmxSimd = _simd && tables.IntShift >= 0 && _kind != DecoderKind.Scalar;
         bool intScaled = _kind is DecoderKind.Nibble4 or DecoderKind.Int8 or DecoderKind.Six6Int;
@@ -117,6 +126,7 @@ public sealed unsafe class MxMatMulKernel
     public string Implementation => !_simd ? "reference"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} maddubs int8-dot (M ≤ 3: avx512 inline decode)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
+        : _wo512 ? $"avx512 {_kind} vpermps (M ≤ 3), avx2 tiled (M ≥ 4)"
         : $"avx2 {_kind}";
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
@@ -160,6 +170,11 @@ public sealed unsafe class MxMatMulKernel
         {
             int per = Chunk(n, 8, runner);
             runner.For(Count(n, per), i => MxGemmReference.WeightOnly(g.W, g.A, g.M, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
+            return;
+        }
+        if (g.M <= WeightOnlyGemv.MaxM && _wo512)
+        {
+            RunNibble4GemvAvx512(g, runner);
             return;
         }
         if (g.M <= WeightOnlyGemv.MaxM && _kind == DecoderKind.Nibble4)
@@ -249,6 +264,42 @@ public sealed unsafe class MxMatMulKernel
         finally
         {
             ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private void RunNibble4GemvAvx512(GemmArgs g, IParallelRunner runner)
+    {
+        int n = g.W.Rows, k32 = (g.W.K + 31) & ~31;
+        float[] rented = ArrayPool<float>.Shared.Rent(g.M * k32);
+        try
+        {
+            fixed (float* aPerm = rented)
+            {
+                for (int r = 0; r < g.M; r++) WeightOnlyNibble4Avx512.PermuteA(g.A + (long)r * g.W.K, g.W.K, aPerm + (long)r * k32);
+                var state = new WeightOnly4State(g, aPerm, _nibbleFloats, n, Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2));
+                runner.For(Count(n, state.Per), state.Body);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    private sealed class WeightOnly4State
+    {
+        private readonly GemmArgs _g;
+        private readonly nint _a;
+        private readonly Vector512<float> _table;
+        private readonly int _n;
+        public readonly int Per;
+        public readonly Action<int> Body;
+
+        public WeightOnly4State(in GemmArgs g, float* aPerm, Vector512<float> table, int n, int per)
+        {
+            _g = g; _a = (nint)aPerm; _table = table; _n = n;
+            Per = (per + WeightOnlyNibble4Avx512.NR - 1) / WeightOnlyNibble4Avx512.NR * WeightOnlyNibble4Avx512.NR;
+            Body = i => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, i * Per, Math.Min(_n, (i + 1) * Per));
         }
     }
 
