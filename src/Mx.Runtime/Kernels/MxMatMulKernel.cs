@@ -126,7 +126,7 @@ public sealed unsafe class MxMatMulKernel
     public string Implementation => !_simd ? "reference"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} maddubs int8-dot (M ≤ 3: avx512 inline decode)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
-        : _wo512 ? $"avx512 {_kind} vpermps (M ≤ 3), avx2 tiled (M ≥ 4)"
+        : _avx512 ? (_wo512 ? $"avx512 {_kind} vpermps GEMV (M ≤ 3), avx512 12×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32 tiled (M ≥ 4)")
         : $"avx2 {_kind}";
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
@@ -186,6 +186,11 @@ public sealed unsafe class MxMatMulKernel
         {
             int per = Chunk(n, 16, runner);
             runner.For(Count(n, per), i => Gemv(g, i * per, Math.Min(n, (i + 1) * per)));
+            return;
+        }
+        if (_avx512)
+        {
+            RunTiledAvx512(g, runner);
             return;
         }
         int tiles = Count(n, WeightOnlyTiled.NR);
@@ -264,6 +269,47 @@ public sealed unsafe class MxMatMulKernel
         finally
         {
             ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private void RunTiledAvx512(GemmArgs g, IParallelRunner runner)
+    {
+        MxPackedWeight w = Weight;
+        long len = WeightOnlyTiledAvx512.PackedALength(g.M, w.K);
+        if (len + 16 > int.MaxValue) throw new ArgumentException($"M = {g.M} is too large for one call at K = {w.K}");
+        float[] rented = ArrayPool<float>.Shared.Rent((int)len + 16);
+        try
+        {
+            fixed (float* raw = rented)
+            {
+                float* apack = (float*)(((nint)raw + 63) & ~(nint)63);
+                nint pa = (nint)apack;
+                int mBlocks = Count(g.M, WeightOnlyTiledAvx512.MR);
+                runner.For(mBlocks, mb => WeightOnlyTiledAvx512.PackA(g.A, g.M, w.K, mb, (float*)pa));
+                int tiles = Count(w.Rows, WeightOnlyTiledAvx512.NR);
+                int perTiles = Chunk(tiles, 1, runner, 2);
+                runner.For(Count(tiles, perTiles), i => Tiled512(g, (float*)pa, i * perTiles, Math.Min(tiles, (i + 1) * perTiles)));
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    private void Tiled512(in GemmArgs g, float* apack, int t0, int t1)
+    {
+        switch (_kind)
+        {
+            case DecoderKind.Nibble4: WeightOnlyTiledAvx512.Run<Nibble4Decoder>(g, apack, t0, t1); break;
+            case DecoderKind.Int8: WeightOnlyTiledAvx512.Run<Int8Decoder>(g, apack, t0, t1); break;
+            case DecoderKind.Six6Int: WeightOnlyTiledAvx512.Run<Six6IntDecoder>(g, apack, t0, t1); break;
+            case DecoderKind.E4M3: WeightOnlyTiledAvx512.Run<E4M3Decoder>(g, apack, t0, t1); break;
+            case DecoderKind.E5M2: WeightOnlyTiledAvx512.Run<E5M2Decoder>(g, apack, t0, t1); break;
+            case DecoderKind.E3M2: WeightOnlyTiledAvx512.Run<E3M2Decoder>(g, apack, t0, t1); break;
+            case DecoderKind.Byte8Gather: WeightOnlyTiledAvx512.Run<Byte8GatherDecoder>(g, apack, t0, t1); break;
+            case DecoderKind.Six6Gather: WeightOnlyTiledAvx512.Run<Six6GatherDecoder>(g, apack, t0, t1); break;
+            default: WeightOnlyTiledAvx512.Run<ScalarFallbackDecoder>(g, apack, t0, t1); break;
         }
     }
 
