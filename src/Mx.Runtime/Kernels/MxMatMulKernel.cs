@@ -124,7 +124,7 @@ public sealed unsafe class MxMatMulKernel
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
-        : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} maddubs int8-dot (M ≤ 3: avx512 inline decode)"
+        : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} vpermb+maddubs int8-dot (M ≤ 3 decode in registers, else once per 4 rows)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
         : _avx512 ? (_wo512 ? $"avx512 {_kind} vpermps GEMV (M ≤ 3), avx512 12×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32 tiled (M ≥ 4)")
         : $"avx2 {_kind}";
@@ -220,7 +220,7 @@ public sealed unsafe class MxMatMulKernel
 
     private void RunMxMx(GemmArgs g, IParallelRunner runner)
     {
-        if (_mxmx512 && g.M <= MxMxGemm.InlineMaxM)
+        if (_mxmx512)
         {
             RunMxMxNibble4Avx512(g, runner);
             return;
@@ -355,7 +355,7 @@ public sealed unsafe class MxMatMulKernel
         int m = g.M, n = w.Rows;
         long rowBytes = MxMxNibble4Avx512.RowBytes(w.PaddedK);
         int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
-        long total = m * rowBytes + 64 + kc + w.BlocksPerRow;
+        long total = m * rowBytes + 64 + kc + w.BlocksPerRow + 64;
         if (total > int.MaxValue) throw new ArgumentException($"M = {m} is too large for one MX×MX call at K = {w.K}");
         byte[] rented = ArrayPool<byte>.Shared.Rent((int)total);
         try
@@ -364,8 +364,10 @@ public sealed unsafe class MxMatMulKernel
             {
                 byte* prep = (byte*)(((nint)raw + 63) & ~(nint)63);
                 sbyte* tmp = (sbyte*)(prep + m * rowBytes);
-                for (int r = 0; r < m; r++)
-                    MxMxNibble4Avx512.Prepare(g.A + (long)r * w.K, w.K, w.BlockSize, _intShift, _nibbleOffset, prep + r * rowBytes, tmp, (byte*)(tmp + kc));
+                if (m == 1)
+                    MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, _nibbleOffset, prep, tmp, (byte*)(tmp + kc));
+                else
+                    PrepareRows(g, prep, rowBytes, runner);
                 var state = new Nibble4State(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2));
                 runner.For(Count(n, state.Per), state.Body);
             }
@@ -374,6 +376,28 @@ public sealed unsafe class MxMatMulKernel
         {
             ArrayPool<byte>.Shared.Return(rented);
         }
+    }
+
+    private void PrepareRows(GemmArgs g, byte* prep, long rowBytes, IParallelRunner runner)
+    {
+        MxPackedWeight w = Weight;
+        int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
+        nint pp = (nint)prep;
+        int shift = _intShift, offset = _nibbleOffset, rowsPer = Chunk(g.M, 4, runner, 1);
+        runner.For(Count(g.M, rowsPer), i =>
+        {
+            byte[] tmp = ArrayPool<byte>.Shared.Rent(kc + w.BlocksPerRow + 64);
+            try
+            {
+                fixed (byte* t = tmp)
+                    for (int r = i * rowsPer; r < Math.Min(g.M, (i + 1) * rowsPer); r++)
+                        MxMxNibble4Avx512.Prepare(g.A + (long)r * w.K, w.K, w.BlockSize, shift, offset, (byte*)pp + r * rowBytes, (sbyte*)t, t + kc);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(tmp);
+            }
+        });
     }
 
     private sealed class Nibble4State
@@ -390,7 +414,26 @@ public sealed unsafe class MxMatMulKernel
         {
             _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n;
             Per = (per + MxMxNibble4Avx512.NR - 1) / MxMxNibble4Avx512.NR * MxMxNibble4Avx512.NR;
-            Body = i => MxMxNibble4Avx512.Run(_g, (byte*)_prep, _stride, _lut, i * Per, Math.Min(_n, (i + 1) * Per));
+            Body = RunItem;
+        }
+
+        private void RunItem(int i)
+        {
+            int n0 = i * Per, n1 = Math.Min(_n, (i + 1) * Per);
+            if (_g.M <= MxMxGemm.InlineMaxM)
+            {
+                MxMxNibble4Avx512.Run(_g, (byte*)_prep, _stride, _lut, n0, n1);
+                return;
+            }
+            byte[] scratch = ArrayPool<byte>.Shared.Rent(MxMxNibble4Avx512.DecodedScratchBytes(_g.W.PaddedK));
+            try
+            {
+                fixed (byte* s = scratch) MxMxNibble4Avx512.RunDecoded(_g, (byte*)_prep, _stride, _lut, n0, n1, s);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
         }
     }
 

@@ -197,6 +197,117 @@ internal static unsafe class MxMxNibble4Avx512
         }
     }
 
+    /// <summary>Scratch bytes <see cref="RunDecoded"/> needs (64-byte aligned).</summary>
+    public static int DecodedScratchBytes(int paddedK)
+    {
+        int kc = ChunkedK(paddedK);
+        return NR * (kc + kc / 32 * 4) + 64;
+    }
+
+    /// <summary>
+    /// Like <see cref="Run"/>, for more rows of A: each group of 4 weight rows is decoded once into
+    /// <paramref name="scratch"/> (offset int8 values in even/odd step order, and fp32 weight scales per sub-block),
+    /// then reused by every row of A.
+    /// </summary>
+    [SkipLocalsInit]
+    public static void RunDecoded(in GemmArgs g, byte* prep, long prepStride, Vector512<byte> lut, int n0, int n1, byte* scratch)
+    {
+        MxPackedWeight w = g.W;
+        int kc = ChunkedK(w.PaddedK), chunks = kc / Chunk, steps = kc / Step;
+        bool bs64 = w.BlockSize == 64;
+        int chunkBytes = Chunk / 2, chunkScaleBytes = bs64 ? 8 : 16;
+        int full = Math.Min(w.RowBytes / chunkBytes, w.BlocksPerRow / chunkScaleBytes);
+        byte* tailE = stackalloc byte[chunkBytes];
+        byte* tailS = stackalloc byte[16];
+        byte* dec = (byte*)(((nint)scratch + 63) & ~(nint)63);      // [NR][steps][128]
+        float* wsc = (float*)(dec + (long)NR * kc);                 // [NR][kc/32]
+        Vector512<int> i0 = LaneIdx[0], i1 = LaneIdx[1], i2 = LaneIdx[2], i3 = LaneIdx[3];
+        for (int nt = n0; nt < n1; nt += NR)
+        {
+            int nc = Math.Min(NR, n1 - nt);
+            for (int i = 0; i < NR; i++)
+            {
+                int n = nt + Math.Min(i, nc - 1);
+                byte* e = w.Elements + (long)n * w.RowBytes;
+                byte* s = w.Scales + (long)n * w.BlocksPerRow;
+                byte* d = dec + (long)i * kc;
+                for (int c = 0; c < chunks; c++)
+                {
+                    byte* ec = e + (long)c * chunkBytes;
+                    Vector128<byte> b;
+                    if (c < full) b = ChunkScales(s, c, bs64);
+                    else
+                    {
+                        new Span<byte>(tailE, chunkBytes).Clear();
+                        new Span<byte>(tailS, 16).Clear();
+                        Buffer.MemoryCopy(ec, tailE, chunkBytes, w.RowBytes - full * chunkBytes);
+                        Buffer.MemoryCopy(s + (long)full * chunkScaleBytes, tailS, 16, w.BlocksPerRow - full * chunkScaleBytes);
+                        ec = tailE;
+                        b = ChunkScales(tailS, 0, bs64);
+                    }
+                    E8M0ToFloat(b).Store(wsc + (long)i * (kc / 32) + c * 16);
+                    for (int q = 0; q < 4; q++)
+                    {
+                        Vector512<byte> x = Vector512.Load(ec + q * 64);
+                        byte* dq = d + (c * 4 + q) * Step;
+                        Avx512Vbmi.PermuteVar64x8(lut, x).Store(dq);
+                        Avx512Vbmi.PermuteVar64x8(lut, Avx512BW.ShiftRightLogical(x.AsUInt16(), 4).AsByte()).Store(dq + 64);
+                    }
+                }
+            }
+            byte* d0 = dec, d1 = dec + kc, d2 = dec + 2L * kc, d3 = dec + 3L * kc;
+            float* w0 = wsc, w1 = wsc + kc / 32, w2 = wsc + 2 * (kc / 32), w3 = wsc + 3 * (kc / 32);
+            for (int m = 0; m < g.M; m++)
+            {
+                byte* p = prep + m * prepStride;
+                sbyte* codes = (sbyte*)p;
+                float* corr = (float*)(p + kc);
+                float* sub = corr + kc / 32;
+                Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
+                for (int c = 0; c < chunks; c++)
+                {
+                    Vector512<float> av = Vector512.Load(sub + c * 16), cv = Vector512.Load(corr + c * 16);
+                    Vector512<float> v0 = Vector512.Load(w0 + c * 16) * av, v1 = Vector512.Load(w1 + c * 16) * av,
+                                     v2 = Vector512.Load(w2 + c * 16) * av, v3 = Vector512.Load(w3 + c * 16) * av;
+                    f0 = Avx512F.FusedMultiplyAdd(v0, cv, f0); f1 = Avx512F.FusedMultiplyAdd(v1, cv, f1);
+                    f2 = Avx512F.FusedMultiplyAdd(v2, cv, f2); f3 = Avx512F.FusedMultiplyAdd(v3, cv, f3);
+                    long o = (long)c * 4 * Step;
+                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    o += Step;
+                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    o += Step;
+                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    o += Step;
+                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                }
+                float* y = g.Y + (long)m * w.Rows + nt;
+                y[0] = Vector512.Sum(f0) + Bias(g, nt);
+                if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
+                if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
+                if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StepDecoded(sbyte* a, byte* d0, byte* d1, byte* d2, byte* d3, Vector512<int> idx,
+        Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        ref Vector512<float> f0, ref Vector512<float> f1, ref Vector512<float> f2, ref Vector512<float> f3)
+    {
+        Vector512<sbyte> ae = Vector512.Load(a), ao = Vector512.Load(a + 64);
+        f0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(DotDecoded(d0, ae, ao)), Avx512F.PermuteVar16x32(v0, idx), f0);
+        f1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(DotDecoded(d1, ae, ao)), Avx512F.PermuteVar16x32(v1, idx), f1);
+        f2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(DotDecoded(d2, ae, ao)), Avx512F.PermuteVar16x32(v2, idx), f2);
+        f3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(DotDecoded(d3, ae, ao)), Avx512F.PermuteVar16x32(v3, idx), f3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> DotDecoded(byte* d, Vector512<sbyte> ae, Vector512<sbyte> ao)
+    {
+        Vector512<short> p = Avx512BW.Add(Avx512BW.MultiplyAddAdjacent(Vector512.Load(d), ae), Avx512BW.MultiplyAddAdjacent(Vector512.Load(d + 64), ao));
+        return Avx512BW.MultiplyAddAdjacent(p, Vector512.Create((short)1));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StepRows(Vector512<byte> lut, sbyte* a, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
         Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
