@@ -126,7 +126,7 @@ public sealed unsafe class MxMatMulKernel
     public string Implementation => !_simd ? "reference"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} vpermb+maddubs int8-dot (M ≤ 3 decode in registers, else once per 4 rows)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
-        : _avx512 ? (_wo512 ? $"avx512 {_kind} vpermps GEMV (M ≤ 3), avx512 12×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32 tiled (M ≥ 4)")
+        : _avx512 ? (_wo512 ? $"avx512 {_kind} vpermps GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)")
         : $"avx2 {_kind}";
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
@@ -284,7 +284,7 @@ public sealed unsafe class MxMatMulKernel
             {
                 float* apack = (float*)(((nint)raw + 63) & ~(nint)63);
                 nint pa = (nint)apack;
-                int mBlocks = Count(g.M, WeightOnlyTiledAvx512.MR);
+                int mBlocks = Count(g.M, WeightOnlyTiledAvx512.RowGroup(g.M));
                 runner.For(mBlocks, mb => WeightOnlyTiledAvx512.PackA(g.A, g.M, w.K, mb, (float*)pa));
                 int tiles = Count(w.Rows, WeightOnlyTiledAvx512.NR);
                 int perTiles = Chunk(tiles, 1, runner, 2);

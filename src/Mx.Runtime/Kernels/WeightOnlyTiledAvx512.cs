@@ -8,35 +8,45 @@ namespace Mx.Runtime.Kernels;
 /// AVX-512 weight-only GEMM for larger M: a tile of <see cref="NR"/> = 32 weight rows × <see cref="KC"/> of K is
 /// decoded once into an fp32 panel (k-major, 32 floats per k, the AVX2 decoders and 8×8 transposes of
 /// <see cref="WeightOnlyTiled"/>), and a 12 × 32 register micro-kernel (24 zmm accumulators, two panel loads and 12
-/// broadcasts per k) runs every group of 12 rows of A over it. A is packed once per call into [M/12][K][12] (rows past
-/// M are zeros, their results dropped), so the micro-kernel reads one sequential stream for A.
+/// broadcasts per k; 8 × 32 when M ≤ 16) runs every group of 12 (8) rows of A over it. A is packed once per call into
+/// [M/mr][K][mr] (rows past M are zeros, their results dropped), so the micro-kernel reads one sequential stream for A.
 /// </summary>
 internal static unsafe class WeightOnlyTiledAvx512
 {
     public const int NR = 32;
     public const int MR = 12;
+    /// <summary>Rows of A per micro-kernel call when M ≤ 16 (12-row groups would waste up to a third of the FMAs there).</summary>
+    public const int MRSmall = 8;
+
+    /// <summary>The row-group height used for <paramref name="m"/> rows of A.</summary>
+    public static int RowGroup(int m) => m <= 16 ? MRSmall : MR;
     /// <summary>K per panel: 128 × 32 floats = 16 KiB; with 12 × 128 floats of A, well inside L1d.</summary>
     public const int KC = 128;
 
     public static bool IsSupported => Avx512F.IsSupported;
 
     /// <summary>Floats of packed A for <paramref name="m"/> rows of <paramref name="k"/>.</summary>
-    public static long PackedALength(int m, int k) => (long)((m + MR - 1) / MR) * MR * k;
+    public static long PackedALength(int m, int k)
+    {
+        int mr = RowGroup(m);
+        return (long)((m + mr - 1) / mr) * mr * k;
+    }
 
-    /// <summary>Packs row group <paramref name="mb"/> (rows mb·12 .. +12) of A into apack[mb][k][12].</summary>
+    /// <summary>Packs row group <paramref name="mb"/> (rows mb·mr .. +mr, mr = <see cref="RowGroup"/>) of A into apack[mb][k][mr].</summary>
     public static void PackA(float* a, int m, int k, int mb, float* apack)
     {
-        float* dst = apack + (long)mb * MR * k;
-        int r0 = mb * MR, rows = Math.Min(MR, m - r0);
-        for (int r = 0; r < MR; r++)
+        int mr = RowGroup(m);
+        float* dst = apack + (long)mb * mr * k;
+        int r0 = mb * mr, rows = Math.Min(mr, m - r0);
+        for (int r = 0; r < mr; r++)
         {
             if (r >= rows)
             {
-                for (int i = 0; i < k; i++) dst[(long)i * MR + r] = 0f;
+                for (int i = 0; i < k; i++) dst[(long)i * mr + r] = 0f;
                 continue;
             }
             float* src = a + (long)(r0 + r) * k;
-            for (int i = 0; i < k; i++) dst[(long)i * MR + r] = src[i];
+            for (int i = 0; i < k; i++) dst[(long)i * mr + r] = src[i];
         }
     }
 
@@ -48,7 +58,7 @@ internal static unsafe class WeightOnlyTiledAvx512
         float* panel = (float*)(((nint)panelRaw + 63) & ~(nint)63);
         float* tmp = stackalloc float[8 * 32];
         float* bias = stackalloc float[NR];
-        int mBlocks = (g.M + MR - 1) / MR;
+        int mr = RowGroup(g.M), mBlocks = (g.M + mr - 1) / mr;
         for (int tile = tile0; tile < tile1; tile++)
         {
             int n0 = tile * NR, nc = Math.Min(NR, w.Rows - n0);
@@ -59,9 +69,39 @@ internal static unsafe class WeightOnlyTiledAvx512
                 int kc = Math.Min(KC, w.K - k0);
                 WeightOnlyTiled.FillPanel<TD>(g, n0, nc, k0, kc, panel, NR, tmp);
                 for (int mb = 0; mb < mBlocks; mb++)
-                    Micro12x32(g, panel, apack + (long)mb * MR * w.K + (long)k0 * MR, kc, mb * MR, Math.Min(MR, g.M - mb * MR), n0, nc, k0 == 0 ? bias : null);
+                {
+                    float* ap = apack + (long)mb * mr * w.K + (long)k0 * mr;
+                    if (mr == MR) Micro12x32(g, panel, ap, kc, mb * MR, Math.Min(MR, g.M - mb * MR), n0, nc, k0 == 0 ? bias : null);
+                    else Micro8x32(g, panel, ap, kc, mb * MRSmall, Math.Min(MRSmall, g.M - mb * MRSmall), n0, nc, k0 == 0 ? bias : null);
+                }
             }
         }
+    }
+
+    [SkipLocalsInit]
+    private static void Micro8x32(in GemmArgs g, float* panel, float* ap, int kc, int m0, int rows, int n0, int nc, float* firstBias)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
+                         c60 = default, c61 = default, c70 = default, c71 = default;
+        float* p = panel;
+        for (nint k = 0; k < kc; k++, p += NR, ap += MRSmall)
+        {
+            Vector512<float> b0 = Vector512.LoadAligned(p), b1 = Vector512.LoadAligned(p + 16), a;
+            a = Vector512.Create(ap[0]); c00 = Avx512F.FusedMultiplyAdd(a, b0, c00); c01 = Avx512F.FusedMultiplyAdd(a, b1, c01);
+            a = Vector512.Create(ap[1]); c10 = Avx512F.FusedMultiplyAdd(a, b0, c10); c11 = Avx512F.FusedMultiplyAdd(a, b1, c11);
+            a = Vector512.Create(ap[2]); c20 = Avx512F.FusedMultiplyAdd(a, b0, c20); c21 = Avx512F.FusedMultiplyAdd(a, b1, c21);
+            a = Vector512.Create(ap[3]); c30 = Avx512F.FusedMultiplyAdd(a, b0, c30); c31 = Avx512F.FusedMultiplyAdd(a, b1, c31);
+            a = Vector512.Create(ap[4]); c40 = Avx512F.FusedMultiplyAdd(a, b0, c40); c41 = Avx512F.FusedMultiplyAdd(a, b1, c41);
+            a = Vector512.Create(ap[5]); c50 = Avx512F.FusedMultiplyAdd(a, b0, c50); c51 = Avx512F.FusedMultiplyAdd(a, b1, c51);
+            a = Vector512.Create(ap[6]); c60 = Avx512F.FusedMultiplyAdd(a, b0, c60); c61 = Avx512F.FusedMultiplyAdd(a, b1, c61);
+            a = Vector512.Create(ap[7]); c70 = Avx512F.FusedMultiplyAdd(a, b0, c70); c71 = Avx512F.FusedMultiplyAdd(a, b1, c71);
+        }
+        float* t = stackalloc float[MRSmall * NR];
+        c00.Store(t); c01.Store(t + 16); c10.Store(t + 32); c11.Store(t + 48); c20.Store(t + 64); c21.Store(t + 80);
+        c30.Store(t + 96); c31.Store(t + 112); c40.Store(t + 128); c41.Store(t + 144); c50.Store(t + 160); c51.Store(t + 176);
+        c60.Store(t + 192); c61.Store(t + 208); c70.Store(t + 224); c71.Store(t + 240);
+        StoreTile(g, t, m0, rows, n0, nc, firstBias);
     }
 
     [SkipLocalsInit]
@@ -94,6 +134,11 @@ internal static unsafe class WeightOnlyTiledAvx512
         c30.Store(t + 96); c31.Store(t + 112); c40.Store(t + 128); c41.Store(t + 144); c50.Store(t + 160); c51.Store(t + 176);
         c60.Store(t + 192); c61.Store(t + 208); c70.Store(t + 224); c71.Store(t + 240); c80.Store(t + 256); c81.Store(t + 272);
         c90.Store(t + 288); c91.Store(t + 304); ca0.Store(t + 320); ca1.Store(t + 336); cb0.Store(t + 352); cb1.Store(t + 368);
+        StoreTile(g, t, m0, rows, n0, nc, firstBias);
+    }
+
+    private static void StoreTile(in GemmArgs g, float* t, int m0, int rows, int n0, int nc, float* firstBias)
+    {
         long ldy = g.W.Rows;
         float* y = g.Y + m0 * ldy + n0;
         for (int r = 0; r < rows; r++, y += ldy, t += NR)
