@@ -56,6 +56,7 @@ public sealed unsafe class MxMatMulKernel
     private readonly int _nibbleOffset;
     private readonly Vector512<byte> _nibbleLut;
     private readonly int _intShift;
+    private readonly bool _int8Mx512;      // MxMxInt8Avx512 applies
     private readonly bool _wo512;           // WeightOnlyNibble4Avx512 applies
     private readonly Vector512<float> _nibbleFloats;
 
@@ -87,6 +88,7 @@ public sealed unsafe class MxMatMulKernel
                 _nibbleLut = Vector512.Create(lut);
             }
         }
+        _int8Mx512 = _avx512 && _kind == DecoderKind.Int8 && weight.BlockSize is 32 or 64 && MxMxInt8Avx512.IsSupported;
         if (_avx512 && _kind == DecoderKind.Nibble4)
         {
             _wo512 = true;
@@ -124,6 +126,7 @@ public sealed unsafe class MxMatMulKernel
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
+        : Mode == MxGemmMode.MxMx && _int8Mx512 ? "avx512 Int8 avx-vnni vpdpbusd int8-dot (M ≤ 3), avx2 int8-dot (M ≥ 4)"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} vpermb+maddubs int8-dot (M ≤ 3 decode in registers, else once per 4 rows)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
         : _avx512 ? (_wo512 ? $"avx512 {_kind} vpermps GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)")
@@ -220,7 +223,7 @@ public sealed unsafe class MxMatMulKernel
 
     private void RunMxMx(GemmArgs g, IParallelRunner runner)
     {
-        if (_mxmx512)
+        if (_mxmx512 || (_int8Mx512 && g.M <= MxMxGemm.InlineMaxM))   // MXINT8 at larger M: the AVX2 kernel measured faster
         {
             RunMxMxNibble4Avx512(g, runner);
             return;
@@ -365,10 +368,10 @@ public sealed unsafe class MxMatMulKernel
                 byte* prep = (byte*)(((nint)raw + 63) & ~(nint)63);
                 sbyte* tmp = (sbyte*)(prep + m * rowBytes);
                 if (m == 1)
-                    MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, _nibbleOffset, prep, tmp, (byte*)(tmp + kc));
+                    MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, PrepOffset, prep, tmp, (byte*)(tmp + kc), _mxmx512);
                 else
                     PrepareRows(g, prep, rowBytes, runner);
-                var state = new Nibble4State(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2));
+                var state = new Nibble4State(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2), _int8Mx512);
                 runner.For(Count(n, state.Per), state.Body);
             }
         }
@@ -378,12 +381,16 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
+    // Weight offset the activation correction is computed for: the 4-bit LUT offset, or 128 for MXINT8 codes XOR 0x80.
+    private int PrepOffset => _int8Mx512 ? 128 : _nibbleOffset;
+
     private void PrepareRows(GemmArgs g, byte* prep, long rowBytes, IParallelRunner runner)
     {
         MxPackedWeight w = Weight;
         int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
         nint pp = (nint)prep;
-        int shift = _intShift, offset = _nibbleOffset, rowsPer = Chunk(g.M, 4, runner, 1);
+        int shift = _intShift, offset = PrepOffset, rowsPer = Chunk(g.M, 4, runner, 1);
+        bool stepOrder = _mxmx512;
         runner.For(Count(g.M, rowsPer), i =>
         {
             byte[] tmp = ArrayPool<byte>.Shared.Rent(kc + w.BlocksPerRow + 64);
@@ -391,7 +398,7 @@ public sealed unsafe class MxMatMulKernel
             {
                 fixed (byte* t = tmp)
                     for (int r = i * rowsPer; r < Math.Min(g.M, (i + 1) * rowsPer); r++)
-                        MxMxNibble4Avx512.Prepare(g.A + (long)r * w.K, w.K, w.BlockSize, shift, offset, (byte*)pp + r * rowBytes, (sbyte*)t, t + kc);
+                        MxMxNibble4Avx512.Prepare(g.A + (long)r * w.K, w.K, w.BlockSize, shift, offset, (byte*)pp + r * rowBytes, (sbyte*)t, t + kc, stepOrder);
             }
             finally
             {
@@ -410,9 +417,11 @@ public sealed unsafe class MxMatMulKernel
         public readonly int Per;
         public readonly Action<int> Body;
 
-        public Nibble4State(in GemmArgs g, byte* prep, long stride, Vector512<byte> lut, int n, int per)
+        private readonly bool _int8;
+
+        public Nibble4State(in GemmArgs g, byte* prep, long stride, Vector512<byte> lut, int n, int per, bool int8)
         {
-            _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n;
+            _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n; _int8 = int8;
             Per = (per + MxMxNibble4Avx512.NR - 1) / MxMxNibble4Avx512.NR * MxMxNibble4Avx512.NR;
             Body = RunItem;
         }
@@ -420,6 +429,11 @@ public sealed unsafe class MxMatMulKernel
         private void RunItem(int i)
         {
             int n0 = i * Per, n1 = Math.Min(_n, (i + 1) * Per);
+            if (_int8)
+            {
+                MxMxInt8Avx512.Run(_g, (byte*)_prep, _stride, n0, n1);
+                return;
+            }
             if (_g.M <= MxMxGemm.InlineMaxM)
             {
                 MxMxNibble4Avx512.Run(_g, (byte*)_prep, _stride, _lut, n0, n1);

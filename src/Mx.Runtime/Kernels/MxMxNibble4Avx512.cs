@@ -47,7 +47,7 @@ internal static unsafe class MxMxNibble4Avx512
     /// for the kernel at <paramref name="dst"/> (<see cref="RowBytes"/> bytes, 64-byte aligned). <paramref name="tmpCodes"/>/<paramref name="tmpScales"/>:
     /// ChunkedK bytes + nb scale bytes of scratch.
     /// </summary>
-    public static void Prepare(float* a, int k, int blockSize, int intShift, int offset, byte* dst, sbyte* tmpCodes, byte* tmpScales)
+    public static void Prepare(float* a, int k, int blockSize, int intShift, int offset, byte* dst, sbyte* tmpCodes, byte* tmpScales, bool stepOrder = true)
     {
         int nb = (k + blockSize - 1) / blockSize, kp = nb * blockSize, kc = ChunkedK(kp);
         int steps = kc / Step;
@@ -57,7 +57,8 @@ internal static unsafe class MxMxNibble4Avx512
         float* corr = (float*)(dst + kc);
         float* sub = corr + kc / 32;
         Vector512<byte> idxE = EvenIndex, idxO = Vector512.Add(idxE, Vector512.Create((byte)1));
-        for (int t = 0; t < steps; t++)
+        if (!stepOrder) Buffer.MemoryCopy(tmpCodes, codes, kc, kc);
+        for (int t = 0; t < (stepOrder ? steps : 0); t++)
         {
             Vector512<byte> s0 = Vector512.Load((byte*)tmpCodes + t * Step), s1 = Vector512.Load((byte*)tmpCodes + t * Step + 64);
             Avx512Vbmi.PermuteVar64x8x2(s0, idxE, s1).Store((byte*)codes + t * Step);
@@ -71,7 +72,7 @@ internal static unsafe class MxMxNibble4Avx512
             // Σ of 32 signed codes: psadbw over the codes biased to unsigned, minus the bias.
             Vector256<ulong> sad = Avx2.SumAbsoluteDifferences(Vector256.Load((byte*)tmpCodes + u * 32) ^ Vector256.Create((byte)0x80), Vector256<byte>.Zero).AsUInt64();
             int sum = (int)(sad[0] + sad[1] + sad[2] + sad[3]) - 128 * 32;
-            corr[u] = -offset * sum;   // exact in fp32 (|·| ≤ 64 · 32 · 127 < 2^24)
+            corr[u] = -offset * sum;   // exact in fp32 (|·| ≤ 128 · 32 · 127 < 2^24)
             sub[u] = j < nb ? FormatTables.E8M0[tmpScales[j]] * unit : 0f;
         }
     }
@@ -99,14 +100,14 @@ internal static unsafe class MxMxNibble4Avx512
 
     /// <summary>16 sub-block scale bytes of chunk <paramref name="c"/> (bs 32: 16 block bytes; bs 64: 8, each twice).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<byte> ChunkScales(byte* rowScales, int c, bool bs64)
+    internal static Vector128<byte> ChunkScales(byte* rowScales, int c, bool bs64)
     {
         if (!bs64) return Vector128.Load(rowScales + c * 16);
         Vector128<byte> v = Vector128.CreateScalar(*(ulong*)(rowScales + c * 8)).AsByte();
         return Ssse3.Shuffle(v, Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
     }
 
-    private static readonly Vector512<int>[] LaneIdx =
+    internal static readonly Vector512<int>[] LaneIdx =
     [
         Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
         Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
