@@ -129,7 +129,7 @@ public sealed unsafe class MxMatMulKernel
         : Mode == MxGemmMode.MxMx && _int8Mx512 ? "avx512 Int8 avx-vnni vpdpbusd int8-dot (M ≤ 3), avx2 int8-dot (M ≥ 4)"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} vpermb+maddubs int8-dot (M ≤ 3 decode in registers, else once per 4 rows)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
-        : _avx512 ? (_wo512 ? $"avx512 {_kind} vpermps GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)")
+        : _avx512 ? (_wo512 ? $"avx512 {_kind} dword-vpermps GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)")
         : $"avx2 {_kind}";
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
@@ -318,14 +318,14 @@ public sealed unsafe class MxMatMulKernel
 
     private void RunNibble4GemvAvx512(GemmArgs g, IParallelRunner runner)
     {
-        int n = g.W.Rows, k32 = (g.W.K + 31) & ~31;
-        float[] rented = ArrayPool<float>.Shared.Rent(g.M * k32);
+        int n = g.W.Rows, kc = WeightOnlyNibble4Avx512.LaidOutK(g.W.PaddedK);
+        float[] rented = ArrayPool<float>.Shared.Rent(g.M * kc);
         try
         {
-            fixed (float* aPerm = rented)
+            fixed (float* aL = rented)
             {
-                for (int r = 0; r < g.M; r++) WeightOnlyNibble4Avx512.PermuteA(g.A + (long)r * g.W.K, g.W.K, aPerm + (long)r * k32);
-                var state = new WeightOnly4State(g, aPerm, _nibbleFloats, n, Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2));
+                for (int r = 0; r < g.M; r++) WeightOnlyNibble4Avx512.LayOutA(g.A + (long)r * g.W.K, g.W.K, kc, aL + (long)r * kc);
+                var state = new WeightOnly4State(g, aL, _nibbleFloats, (float)Math.ScaleB(1.0, -_intShift), n, Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2));
                 runner.For(Count(n, state.Per), state.Body);
             }
         }
@@ -340,15 +340,16 @@ public sealed unsafe class MxMatMulKernel
         private readonly GemmArgs _g;
         private readonly nint _a;
         private readonly Vector512<float> _table;
+        private readonly float _intScale;
         private readonly int _n;
         public readonly int Per;
         public readonly Action<int> Body;
 
-        public WeightOnly4State(in GemmArgs g, float* aPerm, Vector512<float> table, int n, int per)
+        public WeightOnly4State(in GemmArgs g, float* aL, Vector512<float> table, float intScale, int n, int per)
         {
-            _g = g; _a = (nint)aPerm; _table = table; _n = n;
+            _g = g; _a = (nint)aL; _table = table; _intScale = intScale; _n = n;
             Per = (per + WeightOnlyNibble4Avx512.NR - 1) / WeightOnlyNibble4Avx512.NR * WeightOnlyNibble4Avx512.NR;
-            Body = i => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, i * Per, Math.Min(_n, (i + 1) * Per));
+            Body = i => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, _intScale, i * Per, Math.Min(_n, (i + 1) * Per));
         }
     }
 

@@ -5,66 +5,106 @@ using System.Runtime.Intrinsics.X86;
 namespace Mx.Runtime.Kernels;
 
 /// <summary>
-/// AVX-512 weight-only GEMV for 4-bit formats (block size a multiple of 32), small M. Each 16 weight bytes (one
-/// 32-element sub-block) are zero-extended to 16 dwords with one vpmovzxbd; vpermps reads only the low 4 bits of each
-/// index, so the dword itself selects the even element's value from a 16-entry fp32 table and the dword shifted right
-/// by 4 the odd element's — exact fp32 weights without masking or int→float conversion. A is permuted once per call
-/// into [16 even, 16 odd] per 32 elements (zero-padded). Four weight rows share every activation load; the block scale
-/// is one FMA per sub-block and row.
+/// AVX-512 weight-only GEMV for 4-bit formats (block size 32 or 64), small M. vpermps reads only the low 4 bits of each
+/// index dword, so a packed dword (8 nibbles) shifted right by 4j selects, for nibble j, an exact fp32 value from a
+/// 16-entry table: 64 weight bytes (128 elements, 4 sub-blocks) become 8 vectors with 8 vpermps and 7 shifts, no
+/// widening shuffles. Lane i of vector j is element 8i + j, so lanes 4q..4q+3 belong to sub-block q; A is laid out once
+/// per call in that order (zero-padded to whole 512-element chunks). The 8 products per lane are summed, then one FMA
+/// by the per-lane block scale (computed from the E8M0 bytes once per 16 sub-blocks). Four weight rows share every
+/// activation load. Exact weights, fp32 FMA accumulation.
 /// </summary>
 internal static unsafe class WeightOnlyNibble4Avx512
 {
     public const int NR = 4;
+    private const int Chunk = 512;
 
-    /// <summary>Writes <paramref name="k"/> floats of <paramref name="a"/> into ceil(K/32)·32 floats: per 32, even then odd elements.</summary>
-    public static void PermuteA(float* a, int k, float* dst)
+    /// <summary>Floats of laid-out A per row.</summary>
+    public static int LaidOutK(int paddedK) => MxMxNibble4Avx512.ChunkedK(paddedK);
+
+    /// <summary>Writes row <paramref name="a"/> (K floats) as [step][j][i] = a[128·step + 8i + j], zero-padded.</summary>
+    public static void LayOutA(float* a, int k, int kc, float* dst)
     {
-        int k32 = (k + 31) & ~31;
-        int c = 0;
-        Vector512<int> evenIdx = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        Vector512<int> oddIdx = evenIdx + Vector512<int>.One;
-        for (; c + 32 <= k; c += 32)
+        for (int step = 0; step < kc / 128; step++)
         {
-            Vector512<float> x0 = Vector512.Load(a + c), x1 = Vector512.Load(a + c + 16);
-            Avx512F.PermuteVar16x32x2(x0, evenIdx, x1).Store(dst + c);
-            Avx512F.PermuteVar16x32x2(x0, oddIdx, x1).Store(dst + c + 16);
-        }
-        for (; c < k32; c += 32)
-            for (int i = 0; i < 16; i++)
+            float* d = dst + step * 128;
+            int b = step * 128;
+            if (b + 128 <= k)
             {
-                int e = c + 2 * i;
-                dst[c + i] = e < k ? a[e] : 0f;
-                dst[c + 16 + i] = e + 1 < k ? a[e + 1] : 0f;
+                for (int i = 0; i < 16; i++)
+                    for (int j = 0; j < 8; j++) d[j * 16 + i] = a[b + 8 * i + j];
             }
+            else
+            {
+                for (int i = 0; i < 16; i++)
+                    for (int j = 0; j < 8; j++) d[j * 16 + i] = b + 8 * i + j < k ? a[b + 8 * i + j] : 0f;
+            }
+        }
     }
 
-    /// <summary>Y rows [n0, n1) for every row of the permuted A (<paramref name="aPerm"/>: [M, ceil(K/32)·32]).</summary>
+    /// <summary>Y rows [n0, n1) for every row of the laid-out A (<paramref name="aL"/>: [M, LaidOutK]).</summary>
     [SkipLocalsInit]
-    public static void Run(in GemmArgs g, float* aPerm, Vector512<float> table, int n0, int n1)
+    public static void Run(in GemmArgs g, float* aL, Vector512<float> table, float intScale, int n0, int n1)
     {
         MxPackedWeight w = g.W;
-        int k32 = (w.K + 31) & ~31, subs = k32 >> 5, subShift = w.BlockSize == 64 ? 1 : 0;
-        float* st = g.ScaleTable;
+        int kc = LaidOutK(w.PaddedK), chunks = kc / Chunk;
+        bool bs64 = w.BlockSize == 64;
+        int chunkBytes = Chunk / 2, chunkScaleBytes = bs64 ? 8 : 16;
+        int full = Math.Min(w.RowBytes / chunkBytes, w.BlocksPerRow / chunkScaleBytes);
+        byte* tailE = stackalloc byte[NR * chunkBytes];
+        byte* tailS = stackalloc byte[NR * 16];
+        byte** e = stackalloc byte*[NR];
+        byte** s = stackalloc byte*[NR];
+        Vector512<float> unit = Vector512.Create(intScale);
+        Vector512<int> i0 = MxMxNibble4Avx512.LaneIdx[0], i1 = MxMxNibble4Avx512.LaneIdx[1],
+                       i2 = MxMxNibble4Avx512.LaneIdx[2], i3 = MxMxNibble4Avx512.LaneIdx[3];
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
-            int r1 = nt + Math.Min(1, nc - 1), r2 = nt + Math.Min(2, nc - 1), r3 = nt + Math.Min(3, nc - 1);
-            byte* e0 = w.Elements + (long)nt * w.RowBytes, e1 = w.Elements + (long)r1 * w.RowBytes,
-                  e2 = w.Elements + (long)r2 * w.RowBytes, e3 = w.Elements + (long)r3 * w.RowBytes;
-            byte* s0 = w.Scales + (long)nt * w.BlocksPerRow, s1 = w.Scales + (long)r1 * w.BlocksPerRow,
-                  s2 = w.Scales + (long)r2 * w.BlocksPerRow, s3 = w.Scales + (long)r3 * w.BlocksPerRow;
+            for (int i = 0; i < NR; i++)
+            {
+                int n = nt + Math.Min(i, nc - 1);
+                e[i] = w.Elements + (long)n * w.RowBytes;
+                s[i] = w.Scales + (long)n * w.BlocksPerRow;
+            }
+            if (full < chunks)
+            {
+                new Span<byte>(tailE, NR * chunkBytes).Clear();
+                new Span<byte>(tailS, NR * 16).Clear();
+                int eb = w.RowBytes - full * chunkBytes, sb = w.BlocksPerRow - full * chunkScaleBytes;
+                for (int i = 0; i < NR; i++)
+                {
+                    Buffer.MemoryCopy(e[i] + (long)full * chunkBytes, tailE + i * chunkBytes, chunkBytes, eb);
+                    Buffer.MemoryCopy(s[i] + (long)full * chunkScaleBytes, tailS + i * 16, 16, sb);
+                }
+            }
             for (int m = 0; m < g.M; m++)
             {
-                float* a = aPerm + (long)m * k32;
+                float* a = aL + (long)m * kc;
                 Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
-                for (int t = 0; t < subs; t++)
+                for (int c = 0; c < chunks; c++)
                 {
-                    Vector512<float> ae = Vector512.Load(a + t * 32), ao = Vector512.Load(a + t * 32 + 16);
-                    int j = t >> subShift;
-                    f0 = Sub(table, e0 + t * 16, ae, ao, st[s0[j]], f0);
-                    f1 = Sub(table, e1 + t * 16, ae, ao, st[s1[j]], f1);
-                    f2 = Sub(table, e2 + t * 16, ae, ao, st[s2[j]], f2);
-                    f3 = Sub(table, e3 + t * 16, ae, ao, st[s3[j]], f3);
+                    byte* e0, e1, e2, e3;
+                    Vector128<byte> b0, b1, b2, b3;
+                    if (c < full)
+                    {
+                        long eo = (long)c * chunkBytes;
+                        e0 = e[0] + eo; e1 = e[1] + eo; e2 = e[2] + eo; e3 = e[3] + eo;
+                        b0 = MxMxNibble4Avx512.ChunkScales(s[0], c, bs64); b1 = MxMxNibble4Avx512.ChunkScales(s[1], c, bs64);
+                        b2 = MxMxNibble4Avx512.ChunkScales(s[2], c, bs64); b3 = MxMxNibble4Avx512.ChunkScales(s[3], c, bs64);
+                    }
+                    else
+                    {
+                        e0 = tailE; e1 = tailE + chunkBytes; e2 = tailE + 2 * chunkBytes; e3 = tailE + 3 * chunkBytes;
+                        b0 = MxMxNibble4Avx512.ChunkScales(tailS, 0, bs64); b1 = MxMxNibble4Avx512.ChunkScales(tailS + 16, 0, bs64);
+                        b2 = MxMxNibble4Avx512.ChunkScales(tailS + 32, 0, bs64); b3 = MxMxNibble4Avx512.ChunkScales(tailS + 48, 0, bs64);
+                    }
+                    Vector512<float> v0 = MxMxNibble4Avx512.E8M0ToFloat(b0) * unit, v1 = MxMxNibble4Avx512.E8M0ToFloat(b1) * unit,
+                                     v2 = MxMxNibble4Avx512.E8M0ToFloat(b2) * unit, v3 = MxMxNibble4Avx512.E8M0ToFloat(b3) * unit;
+                    float* ac = a + (long)c * Chunk;
+                    StepRows(table, ac, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ac + 128, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ac + 256, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ac + 384, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                 }
                 float* y = g.Y + (long)m * w.Rows + nt;
                 y[0] = Vector512.Sum(f0) + Bias(g, nt);
@@ -76,12 +116,31 @@ internal static unsafe class WeightOnlyNibble4Avx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Sub(Vector512<float> table, byte* e, Vector512<float> ae, Vector512<float> ao, float scale, Vector512<float> acc)
+    private static void StepRows(Vector512<float> table, float* a, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
+        Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        ref Vector512<float> f0, ref Vector512<float> f1, ref Vector512<float> f2, ref Vector512<float> f3)
     {
-        Vector512<int> idx = Avx512F.ConvertToVector512Int32(Vector128.Load(e));
-        Vector512<float> d = ae * Avx512F.PermuteVar16x32(table, idx);
-        d = Avx512F.FusedMultiplyAdd(ao, Avx512F.PermuteVar16x32(table, Avx512F.ShiftRightLogical(idx, 4)), d);
-        return Avx512F.FusedMultiplyAdd(d, Vector512.Create(scale), acc);
+        Vector512<float> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 16), a2 = Vector512.Load(a + 32), a3 = Vector512.Load(a + 48),
+                         a4 = Vector512.Load(a + 64), a5 = Vector512.Load(a + 80), a6 = Vector512.Load(a + 96), a7 = Vector512.Load(a + 112);
+        f0 = Avx512F.FusedMultiplyAdd(Dot(table, e0, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v0, idx), f0);
+        f1 = Avx512F.FusedMultiplyAdd(Dot(table, e1, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v1, idx), f1);
+        f2 = Avx512F.FusedMultiplyAdd(Dot(table, e2, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v2, idx), f2);
+        f3 = Avx512F.FusedMultiplyAdd(Dot(table, e3, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v3, idx), f3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Dot(Vector512<float> t, byte* e, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2,
+        Vector512<float> a3, Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7)
+    {
+        Vector512<int> x = Vector512.Load((int*)e);
+        Vector512<float> d = a0 * Avx512F.PermuteVar16x32(t, x);
+        d = Avx512F.FusedMultiplyAdd(a1, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 4)), d);
+        d = Avx512F.FusedMultiplyAdd(a2, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 8)), d);
+        d = Avx512F.FusedMultiplyAdd(a3, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 12)), d);
+        d = Avx512F.FusedMultiplyAdd(a4, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 16)), d);
+        d = Avx512F.FusedMultiplyAdd(a5, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 20)), d);
+        d = Avx512F.FusedMultiplyAdd(a6, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 24)), d);
+        return Avx512F.FusedMultiplyAdd(a7, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 28)), d);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
