@@ -162,7 +162,11 @@ public sealed unsafe class MxMatMulKernel
         if (y == null) throw new ArgumentNullException(nameof(y));
         runner ??= ThreadPoolRunner.Default;
         var g = new GemmArgs(Weight, a, m, bias, y, (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _scaleTable[0]), _luts);
-        if (Mode == MxGemmMode.MxMx) RunMxMx(g, runner);
+        // The closure-free AVX-512 paths are dispatched here: RunMxMx/RunWeightOnly allocate their lambdas' closure
+        // object on entry.
+        if (Mode == MxGemmMode.MxMx && (_mxmx512 || (_int8Mx512 && m <= MxMxGemm.InlineMaxM))) RunMxMxNibble4Avx512(g, runner);
+        else if (Mode == MxGemmMode.WeightOnly && _wo512 && m <= WeightOnlyGemv.MaxM) RunNibble4GemvAvx512(g, runner);
+        else if (Mode == MxGemmMode.MxMx) RunMxMx(g, runner);
         else RunWeightOnly(g, runner);
     }
 
@@ -325,8 +329,10 @@ public sealed unsafe class MxMatMulKernel
             fixed (float* aL = rented)
             {
                 for (int r = 0; r < g.M; r++) WeightOnlyNibble4Avx512.LayOutA(g.A + (long)r * g.W.K, g.W.K, kc, aL + (long)r * kc);
-                var state = new WeightOnly4State(g, aL, _nibbleFloats, (float)Math.ScaleB(1.0, -_intShift), n, Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2));
-                runner.For(Count(n, state.Per), state.Body);
+                var state = t_weightOnly4 ??= new WeightOnly4State();   // per thread, reused: no allocation per call
+                state.Set(g, aL, _nibbleFloats, (float)Math.ScaleB(1.0, -_intShift), n, Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2));
+                try { runner.For(Count(n, state.Per), state.Body); }
+                finally { state.Clear(); }
             }
         }
         finally
@@ -335,22 +341,32 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
+    [ThreadStatic] private static WeightOnly4State? t_weightOnly4;
+    [ThreadStatic] private static Nibble4State? t_nibble4;
+
+    // Work-item state of one call, cached per calling thread and reset per call (the runner's For completes before
+    // the next call on that thread can start), so the GEMV paths allocate nothing per call.
     private sealed class WeightOnly4State
     {
-        private readonly GemmArgs _g;
-        private readonly nint _a;
-        private readonly Vector512<float> _table;
-        private readonly float _intScale;
-        private readonly int _n;
-        public readonly int Per;
+        private GemmArgs _g;
+        private nint _a;
+        private Vector512<float> _table;
+        private float _intScale;
+        private int _n;
+        public int Per;
         public readonly Action<int> Body;
 
-        public WeightOnly4State(in GemmArgs g, float* aL, Vector512<float> table, float intScale, int n, int per)
+        public WeightOnly4State() => Body = RunItem;
+
+        public void Set(in GemmArgs g, float* aL, Vector512<float> table, float intScale, int n, int per)
         {
             _g = g; _a = (nint)aL; _table = table; _intScale = intScale; _n = n;
             Per = (per + WeightOnlyNibble4Avx512.NR - 1) / WeightOnlyNibble4Avx512.NR * WeightOnlyNibble4Avx512.NR;
-            Body = i => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, _intScale, i * Per, Math.Min(_n, (i + 1) * Per));
         }
+
+        public void Clear() => _g = default;   // drop the reference to the weight
+
+        private void RunItem(int i) => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, _intScale, i * Per, Math.Min(_n, (i + 1) * Per));
     }
 
     private void RunMxMxNibble4Avx512(GemmArgs g, IParallelRunner runner)
@@ -372,8 +388,10 @@ public sealed unsafe class MxMatMulKernel
                     MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, PrepOffset, prep, tmp, (byte*)(tmp + kc), _mxmx512);
                 else
                     PrepareRows(g, prep, rowBytes, runner);
-                var state = new Nibble4State(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2), _int8Mx512);
-                runner.For(Count(n, state.Per), state.Body);
+                var state = t_nibble4 ??= new Nibble4State();   // per thread, reused: no allocation per call
+                state.Set(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2), _int8Mx512);
+                try { runner.For(Count(n, state.Per), state.Body); }
+                finally { state.Clear(); }
             }
         }
         finally
@@ -410,22 +428,24 @@ public sealed unsafe class MxMatMulKernel
 
     private sealed class Nibble4State
     {
-        private readonly GemmArgs _g;
-        private readonly nint _prep;
-        private readonly long _stride;
-        private readonly Vector512<byte> _lut;
-        private readonly int _n;
-        public readonly int Per;
+        private GemmArgs _g;
+        private nint _prep;
+        private long _stride;
+        private Vector512<byte> _lut;
+        private int _n;
+        private bool _int8;
+        public int Per;
         public readonly Action<int> Body;
 
-        private readonly bool _int8;
+        public Nibble4State() => Body = RunItem;
 
-        public Nibble4State(in GemmArgs g, byte* prep, long stride, Vector512<byte> lut, int n, int per, bool int8)
+        public void Set(in GemmArgs g, byte* prep, long stride, Vector512<byte> lut, int n, int per, bool int8)
         {
             _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n; _int8 = int8;
             Per = (per + MxMxNibble4Avx512.NR - 1) / MxMxNibble4Avx512.NR * MxMxNibble4Avx512.NR;
-            Body = RunItem;
         }
+
+        public void Clear() => _g = default;
 
         private void RunItem(int i)
         {

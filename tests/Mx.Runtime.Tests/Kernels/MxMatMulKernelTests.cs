@@ -74,6 +74,25 @@ public class MxMatMulKernelTests
         }));
     }
 
+    // The AVX-512 M = 1 paths (MXINT8 weight-only runs the AVX2 GEMV, which allocates a closure per call).
+    [TestCase(MxGemmMode.WeightOnly, "mxfp4_e2m1")]
+    [TestCase(MxGemmMode.MxMx, "mxfp4_e2m1")]
+    [TestCase(MxGemmMode.MxMx, "mxint8")]
+    public void Avx512GemvCallsAllocateNothingAfterWarmUp(MxGemmMode mode, string format)
+    {
+        if (!MxMatMulKernel.IsSupported(MxKernelPath.Avx512)) Assert.Ignore("no AVX-512 on this CPU");
+        var p = new GemmProblem(format, 32, 1, 1100, 40, true);
+        using var w = p.Packed.View();
+        var kernel = new MxMatMulKernel(w, mode, MxKernelPath.Avx512);
+        var y = new float[p.N];
+        for (int i = 0; i < 200; i++) kernel.Run(p.A, 1, p.Bias, y, SerialRunner.Instance);   // past JIT tiering
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) kernel.Run(p.A, 1, p.Bias, y, SerialRunner.Instance);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, kernel.Implementation);
+        Assert.That(y.All(float.IsFinite), Is.True);
+    }
+
     [Test]
     public void MEqualsZeroWritesNothing([Values] MxGemmMode mode)
     {
