@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -13,6 +14,7 @@ namespace Mx.Runtime.Kernels;
 internal static unsafe class ActivationQuantizer
 {
     /// <summary>Quantizes one row of <paramref name="k"/> floats into <c>nb·bs</c> codes and <c>nb</c> scale bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRow(float* a, int k, int blockSize, sbyte* codes, byte* scales)
     {
         int nb = (k + blockSize - 1) / blockSize;
@@ -44,6 +46,7 @@ internal static unsafe class ActivationQuantizer
     /// 16 elements whose amax is a normal float with e ≥ −121 (then v · 2^(6−e) is an exact fp32 scaling and cvtps2dq
     /// rounds half to even like the scalar path); every other block (partial, NaN/Inf, zero, tiny) goes to the scalar code.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRowFast(float* a, int k, int blockSize, sbyte* codes, byte* scales)
     {
         if (!Avx512F.IsSupported || blockSize % 16 != 0)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -154,6 +155,7 @@ public sealed unsafe class MxMatMulKernel
     }
 
     /// <summary>Computes Y = A · Wᵀ (+ bias) over raw memory: A [m, K], bias [N] or null, Y [m, N] (e.g. ONNX Runtime tensors).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(float* a, int m, float* bias, float* y, IParallelRunner? runner = null)
     {
         ValidateM(m);
@@ -320,6 +322,7 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunNibble4GemvAvx512(GemmArgs g, IParallelRunner runner)
     {
         int n = g.W.Rows, kc = WeightOnlyNibble4Avx512.LaidOutK(g.W.PaddedK);
@@ -369,6 +372,7 @@ public sealed unsafe class MxMatMulKernel
         private void RunItem(int i) => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, _intScale, i * Per, Math.Min(_n, (i + 1) * Per));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void RunMxMxNibble4Avx512(GemmArgs g, IParallelRunner runner)
     {
         MxPackedWeight w = Weight;

@@ -47,6 +47,7 @@ internal static unsafe class MxMxNibble4Avx512
     /// for the kernel at <paramref name="dst"/> (<see cref="RowBytes"/> bytes, 64-byte aligned). <paramref name="tmpCodes"/>/<paramref name="tmpScales"/>:
     /// ChunkedK bytes + nb scale bytes of scratch.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Prepare(float* a, int k, int blockSize, int intShift, int offset, byte* dst, sbyte* tmpCodes, byte* tmpScales, bool stepOrder = true)
     {
         int nb = (k + blockSize - 1) / blockSize, kp = nb * blockSize, kc = ChunkedK(kp);

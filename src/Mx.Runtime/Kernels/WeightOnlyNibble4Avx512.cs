@@ -22,6 +22,7 @@ internal static unsafe class WeightOnlyNibble4Avx512
     public static int LaidOutK(int paddedK) => MxMxNibble4Avx512.ChunkedK(paddedK);
 
     /// <summary>Writes row <paramref name="a"/> (K floats) as [step][j][i] = a[128·step + 8i + j], zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayOutA(float* a, int k, int kc, float* dst)
     {
         for (int step = 0; step < kc / 128; step++)
