@@ -393,7 +393,7 @@ public sealed unsafe class MxMatMulKernel
                 else
                     PrepareRows(g, prep, rowBytes, runner);
                 var state = t_nibble4 ??= new Nibble4State();   // per thread, reused: no allocation per call
-                state.Set(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, 2), _int8Mx512);
+                state.Set(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, m <= MxMxGemm.InlineMaxM ? 1 : 4), _int8Mx512);   // GEMV: one item per thread (fewest ORT callbacks)
                 try { runner.For(Count(n, state.Per), state.Body); }
                 finally { state.Clear(); }
             }
