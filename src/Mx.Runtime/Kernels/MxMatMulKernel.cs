@@ -464,7 +464,9 @@ public sealed unsafe class MxMatMulKernel
                 MxMxNibble4Avx512.Run(_g, (byte*)_prep, _stride, _lut, n0, n1);
                 return;
             }
-            byte[] scratch = ArrayPool<byte>.Shared.Rent(MxMxNibble4Avx512.DecodedScratchBytes(_g.W.PaddedK));
+            long bytes = MxMxNibble4Avx512.DecodedScratchBytes(_g.W.PaddedK, _g.M);
+            if (bytes > int.MaxValue) throw new ArgumentException($"M = {_g.M} is too large for one MX×MX call at K = {_g.W.K}");
+            byte[] scratch = ArrayPool<byte>.Shared.Rent((int)bytes);
             try
             {
                 fixed (byte* s = scratch) MxMxNibble4Avx512.RunDecoded(_g, (byte*)_prep, _stride, _lut, n0, n1, s);

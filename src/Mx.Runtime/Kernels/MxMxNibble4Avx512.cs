@@ -199,11 +199,13 @@ internal static unsafe class MxMxNibble4Avx512
         }
     }
 
-    /// <summary>Scratch bytes <see cref="RunDecoded"/> needs (64-byte aligned).</summary>
-    public static int DecodedScratchBytes(int paddedK)
+    private const int BlockChunks = 8;
+
+    /// <summary>Scratch bytes <see cref="RunDecoded"/> needs for <paramref name="m"/> rows of A (64-byte aligned).</summary>
+    public static long DecodedScratchBytes(int paddedK, int m)
     {
         int kc = ChunkedK(paddedK);
-        return NR * (kc + kc / 32 * 4) + 64;
+        return NR * (kc + kc / 32 * 4L) + 64 + m * 4L * 64;
     }
 
     /// <summary>
@@ -223,6 +225,7 @@ internal static unsafe class MxMxNibble4Avx512
         byte* tailS = stackalloc byte[16];
         byte* dec = (byte*)(((nint)scratch + 63) & ~(nint)63);      // [NR][steps][128]
         float* wsc = (float*)(dec + (long)NR * kc);                 // [NR][kc/32]
+        Vector512<float>* acc = (Vector512<float>*)(wsc + NR * (kc / 32));   // [M][NR] partial sums between K blocks
         Vector512<int> i0 = LaneIdx[0], i1 = LaneIdx[1], i2 = LaneIdx[2], i3 = LaneIdx[3];
         for (int nt = n0; nt < n1; nt += NR)
         {
@@ -259,34 +262,47 @@ internal static unsafe class MxMxNibble4Avx512
             }
             byte* d0 = dec, d1 = dec + kc, d2 = dec + 2L * kc, d3 = dec + 3L * kc;
             float* w0 = wsc, w1 = wsc + kc / 32, w2 = wsc + 2 * (kc / 32), w3 = wsc + 3 * (kc / 32);
-            for (int m = 0; m < g.M; m++)
+            // K blocks of 8 chunks (4096 elements: 16 KiB of decoded weights for the 4 rows) keep the decoded rows in L1
+            // while every row of A passes over them; partial sums wait in acc between blocks.
+            for (int cb = 0; cb < chunks; cb += BlockChunks)
             {
-                byte* p = prep + m * prepStride;
-                sbyte* codes = (sbyte*)p;
-                float* corr = (float*)(p + kc);
-                float* sub = corr + kc / 32;
-                Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
-                for (int c = 0; c < chunks; c++)
+                int ce = Math.Min(chunks, cb + BlockChunks);
+                for (int m = 0; m < g.M; m++)
                 {
-                    Vector512<float> av = Vector512.Load(sub + c * 16), cv = Vector512.Load(corr + c * 16);
-                    Vector512<float> v0 = Vector512.Load(w0 + c * 16) * av, v1 = Vector512.Load(w1 + c * 16) * av,
-                                     v2 = Vector512.Load(w2 + c * 16) * av, v3 = Vector512.Load(w3 + c * 16) * av;
-                    f0 = Avx512F.FusedMultiplyAdd(v0, cv, f0); f1 = Avx512F.FusedMultiplyAdd(v1, cv, f1);
-                    f2 = Avx512F.FusedMultiplyAdd(v2, cv, f2); f3 = Avx512F.FusedMultiplyAdd(v3, cv, f3);
-                    long o = (long)c * 4 * Step;
-                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    o += Step;
-                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    o += Step;
-                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    o += Step;
-                    StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    byte* p = prep + m * prepStride;
+                    sbyte* codes = (sbyte*)p;
+                    float* corr = (float*)(p + kc);
+                    float* sub = corr + kc / 32;
+                    Vector512<float>* am = acc + 4L * m;
+                    Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
+                    if (cb > 0) { f0 = am[0]; f1 = am[1]; f2 = am[2]; f3 = am[3]; }
+                    for (int c = cb; c < ce; c++)
+                    {
+                        Vector512<float> av = Vector512.Load(sub + c * 16), cv = Vector512.Load(corr + c * 16);
+                        Vector512<float> v0 = Vector512.Load(w0 + c * 16) * av, v1 = Vector512.Load(w1 + c * 16) * av,
+                                         v2 = Vector512.Load(w2 + c * 16) * av, v3 = Vector512.Load(w3 + c * 16) * av;
+                        f0 = Avx512F.FusedMultiplyAdd(v0, cv, f0); f1 = Avx512F.FusedMultiplyAdd(v1, cv, f1);
+                        f2 = Avx512F.FusedMultiplyAdd(v2, cv, f2); f3 = Avx512F.FusedMultiplyAdd(v3, cv, f3);
+                        long o = (long)c * 4 * Step;
+                        StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                        o += Step;
+                        StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                        o += Step;
+                        StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                        o += Step;
+                        StepDecoded(codes + o, d0 + o, d1 + o, d2 + o, d3 + o, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    }
+                    if (ce < chunks)
+                    {
+                        am[0] = f0; am[1] = f1; am[2] = f2; am[3] = f3;
+                        continue;
+                    }
+                    float* y = g.Y + (long)m * w.Rows + nt;
+                    y[0] = Vector512.Sum(f0) + Bias(g, nt);
+                    if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
+                    if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
+                    if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
                 }
-                float* y = g.Y + (long)m * w.Rows + nt;
-                y[0] = Vector512.Sum(f0) + Bias(g, nt);
-                if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
-                if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
-                if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
             }
         }
     }
