@@ -1,3 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
 namespace Mx.Runtime.Kernels;
 
 /// <summary>
@@ -10,6 +14,7 @@ namespace Mx.Runtime.Kernels;
 internal static unsafe class ActivationQuantizer
 {
     /// <summary>Quantizes one row of <paramref name="k"/> floats into <c>nb·bs</c> codes and <c>nb</c> scale bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRow(float* a, int k, int blockSize, sbyte* codes, byte* scales)
     {
         int nb = (k + blockSize - 1) / blockSize;
@@ -33,6 +38,51 @@ internal static unsafe class ActivationQuantizer
             double mul = Math.ScaleB(1.0, 6 - e);   // exact in double for every e in range: v·mul is exact, so rounding it is the only rounding
             for (int i = 0; i < len; i++)
                 q[i] = (sbyte)Math.Clamp(Math.Round(a[k0 + i] * mul, MidpointRounding.ToEven), -127, 127);
+        }
+    }
+
+    /// <summary>
+    /// Same codes and scale bytes as <see cref="QuantizeRow"/>, bit for bit, with AVX-512 for whole blocks of a multiple of
+    /// 16 elements whose amax is a normal float with e ≥ −121 (then v · 2^(6−e) is an exact fp32 scaling and cvtps2dq
+    /// rounds half to even like the scalar path); every other block (partial, NaN/Inf, zero, tiny) goes to the scalar code.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void QuantizeRowFast(float* a, int k, int blockSize, sbyte* codes, byte* scales)
+    {
+        if (!Avx512F.IsSupported || blockSize % 16 != 0)
+        {
+            QuantizeRow(a, k, blockSize, codes, scales);
+            return;
+        }
+        int nb = (k + blockSize - 1) / blockSize;
+        for (int j = 0; j < nb; j++)
+        {
+            int k0 = j * blockSize;
+            if (k0 + blockSize > k)
+            {
+                QuantizeRow(a + k0, k - k0, blockSize, codes + k0, scales + j);
+                continue;
+            }
+            Vector512<uint> mx = Vector512<uint>.Zero;
+            for (int i = 0; i < blockSize; i += 16)
+                mx = Vector512.Max(mx, Vector512.Load((uint*)(a + k0 + i)) & Vector512.Create(0x7FFFFFFFu));
+            Vector256<uint> h = Vector256.Max(mx.GetLower(), mx.GetUpper());
+            Vector128<uint> q4 = Vector128.Max(h.GetLower(), h.GetUpper());
+            uint amaxBits = Math.Max(Math.Max(q4[0], q4[1]), Math.Max(q4[2], q4[3]));
+            int e = (int)(amaxBits >> 23) - 127;
+            if (amaxBits >= 0x7F800000u || amaxBits < 0x00800000u || e < -121)
+            {
+                QuantizeRow(a + k0, blockSize, blockSize, codes + k0, scales + j);
+                continue;
+            }
+            scales[j] = (byte)(e + 127);
+            var mul = Vector512.Create(BitConverter.Int32BitsToSingle((6 - e + 127) << 23));
+            for (int i = 0; i < blockSize; i += 16)
+            {
+                Vector512<int> r = Avx512F.ConvertToVector512Int32(Vector512.Load(a + k0 + i) * mul);
+                r = Vector512.Min(Vector512.Max(r, Vector512.Create(-127)), Vector512.Create(127));
+                Avx512F.ConvertToVector128SByte(r).Store(codes + k0 + i);
+            }
         }
     }
 

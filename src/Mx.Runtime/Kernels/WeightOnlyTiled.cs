@@ -35,7 +35,7 @@ internal static unsafe class WeightOnlyTiled
             for (int k0 = 0; k0 < w.K; k0 += KC)
             {
                 int kc = Math.Min(KC, w.K - k0);
-                FillPanel<TD>(g, n0, nc, k0, kc, panel, tmp);
+                FillPanel<TD>(g, n0, nc, k0, kc, panel, NR, tmp);
                 for (int m0 = 0; m0 < g.M; m0 += MR)
                     Micro6x16(g, panel, k0, kc, m0, Math.Min(MR, g.M - m0), n0, nc, k0 == 0 ? bias : null);
             }
@@ -44,7 +44,7 @@ internal static unsafe class WeightOnlyTiled
 
     /// <summary>Decodes weight rows n0..n0+nc, K range [k0, k0+kc) (rounded up to whole blocks), scaled, into panel[k][c].</summary>
     [SkipLocalsInit]
-    private static void FillPanel<TD>(in GemmArgs g, int n0, int nc, int k0, int kc, float* panel, float* tmp) where TD : struct, IBlock32Decoder
+    internal static void FillPanel<TD>(in GemmArgs g, int n0, int nc, int k0, int kc, float* panel, int stride, float* tmp) where TD : struct, IBlock32Decoder
     {
         MxPackedWeight w = g.W;
         if (typeof(TD) == typeof(ScalarFallbackDecoder))
@@ -54,8 +54,8 @@ internal static unsafe class WeightOnlyTiled
                 for (int j = k0 / bs; j * bs < k0 + kc; j++)
                 {
                     ScalarBlockDecoder.DecodeScaled(w, g.Luts.Floats, n0 + c, j, tmp);
-                    float* dst = panel + (j * bs - k0) * NR + c;
-                    for (int i = 0; i < bs; i++) dst[i * NR] = tmp[i];
+                    float* dst = panel + (j * bs - k0) * stride + c;
+                    for (int i = 0; i < bs; i++) dst[i * stride] = tmp[i];
                 }
             return;
         }
@@ -85,7 +85,7 @@ internal static unsafe class WeightOnlyTiled
                     Avx.Store(d + 24, Avx.Multiply(f3, sc));
                 }
                 for (int q = 0; q < 4; q++)
-                    Transpose8x8Store(tmp + q * 8, 32, panel + (t * 32 - k0 + q * 8) * NR + c0, NR);
+                    Transpose8x8Store(tmp + q * 8, 32, panel + (t * 32 - k0 + q * 8) * stride + c0, stride);
             }
         }
     }

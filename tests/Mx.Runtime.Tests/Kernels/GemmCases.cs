@@ -16,7 +16,7 @@ internal static class GemmCases
     public static readonly (int M, int K, int N, bool Bias)[] Shapes =
     [
         (0, 64, 8, true), (1, 32, 1, true), (1, 100, 9, false), (1, 257, 33, true), (3, 70, 5, true),
-        (7, 96, 17, true), (20, 300, 40, false), (13, 600, 35, true), (4, 40, 1, false),
+        (7, 96, 17, true), (20, 300, 40, false), (13, 600, 35, true), (4, 40, 1, false), (1, 1100, 9, true), (5, 4700, 6, true),
     ];
 
     public static IEnumerable<TestCaseData> All() =>

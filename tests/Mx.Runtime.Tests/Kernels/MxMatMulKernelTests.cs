@@ -8,12 +8,17 @@ public class MxMatMulKernelTests
     private const double Tolerance = 1e-5;
     private static readonly IParallelRunner Parallel4 = new ThreadPoolRunner(4);
 
+    /// <summary>Every SIMD path this CPU can run (each is checked against the references below).</summary>
+    internal static readonly MxKernelPath[] FastPaths =
+        new[] { MxKernelPath.Auto, MxKernelPath.Avx2, MxKernelPath.Avx512 }.Where(MxMatMulKernel.IsSupported).ToArray();
+
     [TestCaseSource(typeof(GemmCases), nameof(GemmCases.All))]
     public void WeightOnly_MatchesDoubleReference(string format, int bs, int m, int k, int n, bool bias)
     {
         var p = new GemmProblem(format, bs, m, k, n, bias);
         double[] want = p.ReferenceWeightOnly();
-        Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.WeightOnly, MxKernelPath.Auto, Parallel4), want), Is.LessThanOrEqualTo(Tolerance), "fast path");
+        foreach (var path in FastPaths)
+            Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.WeightOnly, path, Parallel4), want), Is.LessThanOrEqualTo(Tolerance), $"fast path {path}");
         Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.WeightOnly, MxKernelPath.Reference, Parallel4), want), Is.LessThanOrEqualTo(1e-6), "plain reference kernel");
     }
 
@@ -22,8 +27,11 @@ public class MxMatMulKernelTests
     {
         var p = new GemmProblem(format, bs, m, k, n, bias, seed: 2);
         float[] plain = p.Run(MxGemmMode.WeightOnly, MxKernelPath.Reference, SerialRunner.Instance);
-        float[] simd = p.Run(MxGemmMode.WeightOnly, MxKernelPath.Auto, SerialRunner.Instance);
-        Assert.That(p.WorstRelativeError(simd, plain), Is.LessThanOrEqualTo(Tolerance));
+        foreach (var path in FastPaths)
+        {
+            float[] simd = p.Run(MxGemmMode.WeightOnly, path, SerialRunner.Instance);
+            Assert.That(p.WorstRelativeError(simd, plain), Is.LessThanOrEqualTo(Tolerance), path.ToString());
+        }
     }
 
     [TestCaseSource(typeof(GemmCases), nameof(GemmCases.All))]
@@ -31,7 +39,8 @@ public class MxMatMulKernelTests
     {
         var p = new GemmProblem(format, bs, m, k, n, bias, seed: 3);
         double[] want = p.ReferenceMxMx();
-        Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.MxMx, MxKernelPath.Auto, Parallel4), want), Is.LessThanOrEqualTo(Tolerance), "fast path");
+        foreach (var path in FastPaths)
+            Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.MxMx, path, Parallel4), want), Is.LessThanOrEqualTo(Tolerance), $"fast path {path}");
         Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.MxMx, MxKernelPath.Reference, Parallel4), want), Is.LessThanOrEqualTo(1e-6), "plain reference kernel");
     }
 
@@ -39,8 +48,49 @@ public class MxMatMulKernelTests
     public void SerialAndParallelRunnersGiveIdenticalResults(string format, int bs, int m, int k, int n, bool bias)
     {
         var p = new GemmProblem(format, bs, m, k, n, bias, seed: 4);
-        foreach (var mode in new[] { MxGemmMode.WeightOnly, MxGemmMode.MxMx })
-            Assert.That(p.Run(mode, MxKernelPath.Auto, Parallel4), Is.EqualTo(p.Run(mode, MxKernelPath.Auto, SerialRunner.Instance)).AsCollection, mode.ToString());
+        foreach (var path in FastPaths)
+            foreach (var mode in new[] { MxGemmMode.WeightOnly, MxGemmMode.MxMx })
+                Assert.That(p.Run(mode, path, Parallel4), Is.EqualTo(p.Run(mode, path, SerialRunner.Instance)).AsCollection, $"{mode} {path}");
+    }
+
+    [Test]
+    public void PathsResolveAndUnsupportedPathsThrow([Values] MxKernelPath path)
+    {
+        var p = new GemmProblem("mxfp4_e2m1", 32, 1, 64, 8, true);
+        using var w = p.Packed.View();
+        if (!MxMatMulKernel.IsSupported(path))
+        {
+            Assert.Throws<NotSupportedException>(() => new MxMatMulKernel(w, MxGemmMode.MxMx, path));
+            return;
+        }
+        var kernel = new MxMatMulKernel(w, MxGemmMode.MxMx, path);
+        Assert.That(kernel.Path, Is.Not.EqualTo(MxKernelPath.Auto));
+        if (path != MxKernelPath.Auto) Assert.That(kernel.Path, Is.EqualTo(path));
+        Assert.That(kernel.Implementation, Does.StartWith(kernel.Path switch
+        {
+            MxKernelPath.Avx512 => "avx512",
+            MxKernelPath.Avx2 => "avx2",
+            _ => "reference",
+        }));
+    }
+
+    // The AVX-512 M = 1 paths (MXINT8 weight-only runs the AVX2 GEMV, which allocates a closure per call).
+    [TestCase(MxGemmMode.WeightOnly, "mxfp4_e2m1")]
+    [TestCase(MxGemmMode.MxMx, "mxfp4_e2m1")]
+    [TestCase(MxGemmMode.MxMx, "mxint8")]
+    public void Avx512GemvCallsAllocateNothingAfterWarmUp(MxGemmMode mode, string format)
+    {
+        if (!MxMatMulKernel.IsSupported(MxKernelPath.Avx512)) Assert.Ignore("no AVX-512 on this CPU");
+        var p = new GemmProblem(format, 32, 1, 1100, 40, true);
+        using var w = p.Packed.View();
+        var kernel = new MxMatMulKernel(w, mode, MxKernelPath.Avx512);
+        var y = new float[p.N];
+        for (int i = 0; i < 200; i++) kernel.Run(p.A, 1, p.Bias, y, SerialRunner.Instance);   // past JIT tiering
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) kernel.Run(p.A, 1, p.Bias, y, SerialRunner.Instance);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(allocated, Is.Zero, kernel.Implementation);
+        Assert.That(y.All(float.IsFinite), Is.True);
     }
 
     [Test]

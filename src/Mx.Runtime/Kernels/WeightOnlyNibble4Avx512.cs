@@ -1,0 +1,149 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Mx.Runtime.Kernels;
+
+/// <summary>
+/// AVX-512 weight-only GEMV for 4-bit formats (block size 32 or 64), small M. vpermps reads only the low 4 bits of each
+/// index dword, so a packed dword (8 nibbles) shifted right by 4j selects, for nibble j, an exact fp32 value from a
+/// 16-entry table: 64 weight bytes (128 elements, 4 sub-blocks) become 8 vectors with 8 vpermps and 7 shifts, no
+/// widening shuffles. Lane i of vector j is element 8i + j, so lanes 4q..4q+3 belong to sub-block q; A is laid out once
+/// per call in that order (zero-padded to whole 512-element chunks). The 8 products per lane are summed, then one FMA
+/// by the per-lane block scale (computed from the E8M0 bytes once per 16 sub-blocks). Four weight rows share every
+/// activation load. Exact weights, fp32 FMA accumulation.
+/// </summary>
+internal static unsafe class WeightOnlyNibble4Avx512
+{
+    public const int NR = 4;
+    private const int Chunk = 512;
+
+    /// <summary>Floats of laid-out A per row.</summary>
+    public static int LaidOutK(int paddedK) => MxMxNibble4Avx512.ChunkedK(paddedK);
+
+    /// <summary>Writes row <paramref name="a"/> (K floats) as [step][j][i] = a[128·step + 8i + j], zero-padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void LayOutA(float* a, int k, int kc, float* dst)
+    {
+        for (int step = 0; step < kc / 128; step++)
+        {
+            float* d = dst + step * 128;
+            int b = step * 128;
+            if (b + 128 <= k)
+            {
+                for (int i = 0; i < 16; i++)
+                    for (int j = 0; j < 8; j++) d[j * 16 + i] = a[b + 8 * i + j];
+            }
+            else
+            {
+                for (int i = 0; i < 16; i++)
+                    for (int j = 0; j < 8; j++) d[j * 16 + i] = b + 8 * i + j < k ? a[b + 8 * i + j] : 0f;
+            }
+        }
+    }
+
+    /// <summary>Y rows [n0, n1) for every row of the laid-out A (<paramref name="aL"/>: [M, LaidOutK]).</summary>
+    [SkipLocalsInit]
+    public static void Run(in GemmArgs g, float* aL, Vector512<float> table, float intScale, int n0, int n1)
+    {
+        MxPackedWeight w = g.W;
+        int kc = LaidOutK(w.PaddedK), chunks = kc / Chunk;
+        bool bs64 = w.BlockSize == 64;
+        int chunkBytes = Chunk / 2, chunkScaleBytes = bs64 ? 8 : 16;
+        int full = Math.Min(w.RowBytes / chunkBytes, w.BlocksPerRow / chunkScaleBytes);
+        byte* tailE = stackalloc byte[NR * chunkBytes];
+        byte* tailS = stackalloc byte[NR * 16];
+        byte** e = stackalloc byte*[NR];
+        byte** s = stackalloc byte*[NR];
+        Vector512<float> unit = Vector512.Create(intScale);
+        Vector512<int> i0 = MxMxNibble4Avx512.LaneIdx[0], i1 = MxMxNibble4Avx512.LaneIdx[1],
+                       i2 = MxMxNibble4Avx512.LaneIdx[2], i3 = MxMxNibble4Avx512.LaneIdx[3];
+        for (int nt = n0; nt < n1; nt += NR)
+        {
+            int nc = Math.Min(NR, n1 - nt);
+            for (int i = 0; i < NR; i++)
+            {
+                int n = nt + Math.Min(i, nc - 1);
+                e[i] = w.Elements + (long)n * w.RowBytes;
+                s[i] = w.Scales + (long)n * w.BlocksPerRow;
+            }
+            if (full < chunks)
+            {
+                new Span<byte>(tailE, NR * chunkBytes).Clear();
+                new Span<byte>(tailS, NR * 16).Clear();
+                int eb = w.RowBytes - full * chunkBytes, sb = w.BlocksPerRow - full * chunkScaleBytes;
+                for (int i = 0; i < NR; i++)
+                {
+                    Buffer.MemoryCopy(e[i] + (long)full * chunkBytes, tailE + i * chunkBytes, chunkBytes, eb);
+                    Buffer.MemoryCopy(s[i] + (long)full * chunkScaleBytes, tailS + i * 16, 16, sb);
+                }
+            }
+            for (int m = 0; m < g.M; m++)
+            {
+                float* a = aL + (long)m * kc;
+                Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
+                for (int c = 0; c < chunks; c++)
+                {
+                    byte* e0, e1, e2, e3;
+                    Vector128<byte> b0, b1, b2, b3;
+                    if (c < full)
+                    {
+                        long eo = (long)c * chunkBytes;
+                        e0 = e[0] + eo; e1 = e[1] + eo; e2 = e[2] + eo; e3 = e[3] + eo;
+                        b0 = MxMxNibble4Avx512.ChunkScales(s[0], c, bs64); b1 = MxMxNibble4Avx512.ChunkScales(s[1], c, bs64);
+                        b2 = MxMxNibble4Avx512.ChunkScales(s[2], c, bs64); b3 = MxMxNibble4Avx512.ChunkScales(s[3], c, bs64);
+                    }
+                    else
+                    {
+                        e0 = tailE; e1 = tailE + chunkBytes; e2 = tailE + 2 * chunkBytes; e3 = tailE + 3 * chunkBytes;
+                        b0 = MxMxNibble4Avx512.ChunkScales(tailS, 0, bs64); b1 = MxMxNibble4Avx512.ChunkScales(tailS + 16, 0, bs64);
+                        b2 = MxMxNibble4Avx512.ChunkScales(tailS + 32, 0, bs64); b3 = MxMxNibble4Avx512.ChunkScales(tailS + 48, 0, bs64);
+                    }
+                    Vector512<float> v0 = MxMxNibble4Avx512.E8M0ToFloat(b0) * unit, v1 = MxMxNibble4Avx512.E8M0ToFloat(b1) * unit,
+                                     v2 = MxMxNibble4Avx512.E8M0ToFloat(b2) * unit, v3 = MxMxNibble4Avx512.E8M0ToFloat(b3) * unit;
+                    float* ac = a + (long)c * Chunk;
+                    StepRows(table, ac, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ac + 128, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ac + 256, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ac + 384, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                }
+                float* y = g.Y + (long)m * w.Rows + nt;
+                y[0] = Vector512.Sum(f0) + Bias(g, nt);
+                if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
+                if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
+                if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StepRows(Vector512<float> table, float* a, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
+        Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        ref Vector512<float> f0, ref Vector512<float> f1, ref Vector512<float> f2, ref Vector512<float> f3)
+    {
+        Vector512<float> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 16), a2 = Vector512.Load(a + 32), a3 = Vector512.Load(a + 48),
+                         a4 = Vector512.Load(a + 64), a5 = Vector512.Load(a + 80), a6 = Vector512.Load(a + 96), a7 = Vector512.Load(a + 112);
+        f0 = Avx512F.FusedMultiplyAdd(Dot(table, e0, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v0, idx), f0);
+        f1 = Avx512F.FusedMultiplyAdd(Dot(table, e1, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v1, idx), f1);
+        f2 = Avx512F.FusedMultiplyAdd(Dot(table, e2, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v2, idx), f2);
+        f3 = Avx512F.FusedMultiplyAdd(Dot(table, e3, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v3, idx), f3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Dot(Vector512<float> t, byte* e, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2,
+        Vector512<float> a3, Vector512<float> a4, Vector512<float> a5, Vector512<float> a6, Vector512<float> a7)
+    {
+        Vector512<int> x = Vector512.Load((int*)e);
+        Vector512<float> d = a0 * Avx512F.PermuteVar16x32(t, x);
+        d = Avx512F.FusedMultiplyAdd(a1, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 4)), d);
+        d = Avx512F.FusedMultiplyAdd(a2, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 8)), d);
+        d = Avx512F.FusedMultiplyAdd(a3, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 12)), d);
+        d = Avx512F.FusedMultiplyAdd(a4, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 16)), d);
+        d = Avx512F.FusedMultiplyAdd(a5, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 20)), d);
+        d = Avx512F.FusedMultiplyAdd(a6, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 24)), d);
+        return Avx512F.FusedMultiplyAdd(a7, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 28)), d);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Bias(in GemmArgs g, int n) => g.Bias == null ? 0f : g.Bias[n];
+}
