@@ -47,12 +47,14 @@ public readonly unsafe struct KernelContext : IParallelRunner
     /// </summary>
     public KernelTensor Input(int index)
     {
-        string what = $"input {index} of {_where}";
+        var what = new TensorLabel("input", index, _where);
         if (index < 0 || index >= InputCount) return KernelTensor.Absent(what);
-        OrtNative.Check(OrtNative.KernelContextGetInput(_context, (nuint)index, out nint value), what);
+        nint status = OrtNative.KernelContextGetInput(_context, (nuint)index, out nint value);
+        if (status != 0) throw OrtNative.TakeError(status, what.ToString());
         if (value == 0) return KernelTensor.Absent(what);
         var (type, shape) = OrtTensorShapes.OfValue(value);
-        OrtNative.Check(OrtNative.GetTensorData(value, out void* data), what);
+        status = OrtNative.GetTensorData(value, out void* data);
+        if (status != 0) throw OrtNative.TakeError(status, what.ToString());
         return new KernelTensor(type, shape, data, writable: false, what);
     }
 
@@ -60,14 +62,17 @@ public readonly unsafe struct KernelContext : IParallelRunner
     /// inferred for the node) and returns a writable view. Contents are uninitialised.</summary>
     public KernelTensor Output(int index, ReadOnlySpan<long> shape)
     {
-        string what = $"output {index} of {_where}";
+        // Messages are built only on failure: Output runs on every Compute.
+        var what = new TensorLabel("output", index, _where);
         if (index < 0 || index >= OutputCount)
             throw new ArgumentOutOfRangeException(nameof(index), $"{what}: the node has {OutputCount} outputs");
-        nint value;
+        nint value, status;
         fixed (long* dims = shape)
-            OrtNative.Check(OrtNative.KernelContextGetOutput(_context, (nuint)index, dims, (nuint)shape.Length, out value), $"allocating {what} [{string.Join(", ", shape.ToArray())}]");
+            status = OrtNative.KernelContextGetOutput(_context, (nuint)index, dims, (nuint)shape.Length, out value);
+        if (status != 0) throw OrtNative.TakeError(status, $"allocating {what} [{string.Join(", ", shape.ToArray())}]");
         var (type, actualShape) = OrtTensorShapes.OfValue(value);
-        OrtNative.Check(OrtNative.GetTensorMutableData(value, out void* data), what);
+        status = OrtNative.GetTensorMutableData(value, out void* data);
+        if (status != 0) throw OrtNative.TakeError(status, what.ToString());
         return new KernelTensor(type, actualShape, data, writable: true, what);
     }
 

@@ -199,7 +199,7 @@ public sealed unsafe class KernelInfo
         if (isConstant == 0 || value == 0) return false;
         var (type, shape) = OrtTensorShapes.OfValue(value);
         OrtNative.Check(OrtNative.GetTensorData(value, out void* data), $"{Where}: reading constant input {index}");
-        tensor = new KernelTensor(type, shape, data, writable: false, $"constant input {index} of {Where}");
+        tensor = new KernelTensor(type, shape, data, writable: false, new TensorLabel("constant input", index, Where));
         return true;
     }
 

@@ -9,9 +9,9 @@ public readonly unsafe struct KernelTensor
 {
     private readonly bool _writable;
     private readonly long[]? _shape;
-    private readonly string? _what;
+    private readonly TensorLabel _what;
 
-    internal KernelTensor(TensorElementType type, long[] shape, void* data, bool writable, string what)
+    internal KernelTensor(TensorElementType type, long[] shape, void* data, bool writable, TensorLabel what)
     {
         ElementType = type;
         _shape = shape;
@@ -21,10 +21,10 @@ public readonly unsafe struct KernelTensor
         IsPresent = true;
     }
 
-    private KernelTensor(string what) => _what = what;
+    private KernelTensor(TensorLabel what) => _what = what;
 
     /// <summary>The view of an optional input the node leaves out.</summary>
-    internal static KernelTensor Absent(string what) => new(what);
+    internal static KernelTensor Absent(TensorLabel what) => new(what);
 
     /// <summary>False for an optional input that the node leaves out; then everything else is empty.</summary>
     public bool IsPresent { get; }
@@ -42,7 +42,7 @@ public readonly unsafe struct KernelTensor
     public long ElementCount => HostTensor.ElementCountOf(Shape);
 
     /// <summary>E.g. <c>input 1 of MyDomain.Scale node 'n0'</c>; used in error messages.</summary>
-    internal string What => _what ?? "absent tensor";
+    internal string What => _what.ToString();
 
     /// <summary>The elements, read-only.</summary>
     /// <exception cref="InvalidOperationException">Absent, wrong element type, or too many elements for a span (use <see cref="Pointer{T}"/>).</exception>
@@ -84,4 +84,14 @@ public readonly unsafe struct KernelTensor
 
     /// <inheritdoc/>
     public override string ToString() => IsPresent ? $"{ElementType.OnnxName()}[{string.Join(", ", Shape)}]" : "(absent)";
+}
+
+/// <summary>
+/// Names a tensor in error messages (<c>input 1 of MyDomain.Scale node 'n0'</c>). A struct rendered only when a message
+/// needs it: kernels call Input/Output on every Compute, and building the text each time would allocate per call.
+/// </summary>
+internal readonly struct TensorLabel(string kind, int index, string where)
+{
+    /// <inheritdoc/>
+    public override string ToString() => kind is null ? "absent tensor" : $"{kind} {index} of {where}";
 }
