@@ -49,23 +49,7 @@ internal static unsafe class MxMxInt8Avx512
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
-            for (int i = 0; i < NR; i++)
-            {
-                int n = nt + Math.Min(i, nc - 1);
-                e[i] = w.Elements + (long)n * w.RowBytes;
-                s[i] = w.Scales + (long)n * w.BlocksPerRow;
-            }
-            if (full < chunks)
-            {
-                new Span<byte>(tailE, NR * Chunk).Clear();   // past the row: activation codes there are 0, so any weight is harmless
-                new Span<byte>(tailS, NR * 16).Clear();
-                int eb = w.RowBytes - full * Chunk, sb = w.BlocksPerRow - full * chunkScaleBytes;
-                for (int i = 0; i < NR; i++)
-                {
-                    Buffer.MemoryCopy(e[i] + (long)full * Chunk, tailE + i * Chunk, Chunk, eb);
-                    Buffer.MemoryCopy(s[i] + (long)full * chunkScaleBytes, tailS + i * 16, 16, sb);
-                }
-            }
+            RowGroup.Prepare(w, nt, n1, NR, Chunk, chunkScaleBytes, full, chunks, e, s, tailE, tailS);
             for (int m = 0; m < g.M; m++)
             {
                 byte* p = prep + m * prepStride;

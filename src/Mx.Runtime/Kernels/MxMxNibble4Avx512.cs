@@ -137,23 +137,7 @@ internal static unsafe class MxMxNibble4Avx512
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
-            for (int i = 0; i < NR; i++)
-            {
-                int n = nt + Math.Min(i, nc - 1);
-                e[i] = w.Elements + (long)n * w.RowBytes;
-                s[i] = w.Scales + (long)n * w.BlocksPerRow;
-            }
-            if (full < chunks)
-            {
-                new Span<byte>(tailE, NR * chunkBytes).Clear();
-                new Span<byte>(tailS, NR * 16).Clear();
-                int eb = w.RowBytes - full * chunkBytes, sb = w.BlocksPerRow - full * chunkScaleBytes;
-                for (int i = 0; i < NR; i++)
-                {
-                    Buffer.MemoryCopy(e[i] + (long)full * chunkBytes, tailE + i * chunkBytes, chunkBytes, eb);
-                    Buffer.MemoryCopy(s[i] + (long)full * chunkScaleBytes, tailS + i * 16, 16, sb);
-                }
-            }
+            RowGroup.Prepare(w, nt, n1, NR, chunkBytes, chunkScaleBytes, full, chunks, e, s, tailE, tailS);
             for (int m = 0; m < g.M; m++)
             {
                 byte* p = prep + m * prepStride;
