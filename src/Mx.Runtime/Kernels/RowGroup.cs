@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Mx.Runtime.Kernels;
 
 /// <summary>
@@ -12,6 +14,8 @@ internal static unsafe class RowGroup
     /// past the last row the last one repeats) and, when <paramref name="full"/> &lt; <paramref name="chunks"/>, copies
     /// the rows' tail chunks into <paramref name="tailE"/> (nr × chunkBytes) and <paramref name="tailS"/> (nr × 16).
     /// </summary>
+    // Fully optimized from the first call and inlined: kernels called through ORT otherwise run Tier-0 code for a while.
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static void Prepare(MxPackedWeight w, int nt, int n1, int nr, int chunkBytes, int chunkScaleBytes, int full, int chunks,
         byte** e, byte** s, byte* tailE, byte* tailS)
     {
