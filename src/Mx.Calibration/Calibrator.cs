@@ -27,7 +27,10 @@ public static class Calibrator
         ArgumentNullException.ThrowIfNull(options);
         var log = options.Log ?? (_ => { });
         var quantizable = options.Candidates.Where(c => c.Settings != null).ToList();
-        var original = WeightFinder.Find(model).Candidates.ToDictionary(c => c.Name, c => c, StringComparer.Ordinal);
+        var found = WeightFinder.Find(model).Candidates;
+        var original = found.GroupBy(c => c.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        // Channel splits rewrite one main-graph initializer by name: not for a name several constants share.
+        var sharedNames = found.GroupBy(c => c.Name, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
         var skipped = new List<(string Name, string Op, string Reason)>();
 
         // Statistics stream over the samples (one at a time through the reader).
@@ -44,7 +47,7 @@ public static class Calibrator
             var reference = quantizable.OrderBy(c => c.StoredBits(1, 1024)).First().Settings!;
             foreach (var target in OcsTarget.Find(work))
             {
-                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
+                if (sharedNames.Contains(target.Name) || !original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
                 float[] w = work.ReadFloat32(work.FindInitializer(target.Name)!);
                 if (OcsPlanner.Plan(target, w, options.OcsRatio, options.OcsReorder, reference, options.OcsMode) is not { } d) continue;
                 // Rewriting moves other weights' activations (a fold into a producer), so find the target again.
@@ -60,7 +63,7 @@ public static class Calibrator
             foreach (var target in OcsTarget.Find(work))
             {
                 if (ocs.ContainsKey(target.Name) || !stats.Activations.TryGetValue(target.Name, out var st)) continue;
-                if (!original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
+                if (sharedNames.Contains(target.Name) || !original.TryGetValue(target.Name, out var oc) || oc.ElementCount < options.MinElements || options.Ops?.Contains(target.Node.OpType) == false) continue;
                 if (OcsPlanner.PlanActivation(target, st, options.ActOcsRatio, options.ActOcsThreshold, options.OcsReorder, reference) is not { } d) continue;
                 via[target.Name] = OcsRewriter.Apply(work, target.Name, d.Map, OcsSide.Activation);
                 ocs[target.Name] = d;
@@ -68,38 +71,37 @@ public static class Calibrator
             }
         }
 
-        var weights = new List<(string Name, string Op, WeightLayout Layout, long OriginalElements)>();
-        foreach (var c in WeightFinder.Find(work).Candidates)
+        // One decision per weight name, as the quantizer's per-tensor settings address weights: every constant of that
+        // name (initializer or Constant node, main graph or subgraph) and every layout its uses need.
+        var weights = new List<(string Name, string Op, long OriginalElements)>();
+        var elementsOf = found.GroupBy(c => c.Name, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Sum(c => c.ElementCount), StringComparer.Ordinal);
+        foreach (var named in WeightFinder.Find(work).Candidates.GroupBy(c => c.Name, StringComparer.Ordinal))
         {
-            if (!original.TryGetValue(c.Name, out var oc)) continue;
-            if (options.Ops != null && c.Uses.Any(u => !options.Ops.Contains(u.Op))) continue;
-            string? why = c.Problem is not null ? null // structural problems are the quantizer's to report
-                : oc.ElementCount < options.MinElements ? null
-                : !ReferenceEquals(c.Constant.Graph.Proto, work.Proto.Graph) ? "inside a subgraph (If/Loop/Scan): not calibrated"
-                : work.FindInitializer(c.Name) is null ? "held by a Constant node: not calibrated"
-                : c.Groups.Count != 1 ? $"its uses need {c.Groups.Count} layouts: not calibrated"
-                : "";
-            if (why is null) continue;
-            if (why.Length > 0)
+            var c = named.First();
+            if (!elementsOf.TryGetValue(c.Name, out long originalElements)) continue;
+            if (options.Ops != null && named.Any(x => x.Uses.Any(u => !options.Ops.Contains(u.Op)))) continue;
+            if (originalElements < options.MinElements) continue;
+            // Structural problems are the quantizer's to report; with several constants of one name, some quantizable.
+            if (named.All(x => x.Problem != null)) continue;
+            if (named.FirstOrDefault(x => x.Problem != null) is { } bad)
             {
-                skipped.Add((c.Name, c.Op, why + "; the quantizer's own options apply"));
+                skipped.Add((c.Name, c.Op, $"{named.Count()} constants are named '{c.Name}' and one cannot be quantized ({bad.Problem}): not calibrated; the quantizer's own options apply"));
                 continue;
             }
-            weights.Add((c.Name, c.Op, c.Groups[0].Layout, oc.ElementCount));
+            weights.Add((c.Name, c.Op, originalElements));
         }
+        var swap = BuildSwap(work, weights, samples, skipped, log);
         foreach (var s in skipped) log($"skipped {s.Name}: {s.Reason}");
         log($"measuring {weights.Count} weights × {options.Candidates.Count} candidates on {samples.Samples.Count} samples");
         IReadOnlyList<WeightSensitivity> measured;
         Selection.Selection selection;
         List<UniformBaseline> uniform;
-        Dictionary<string, float[]> chosenWeights;
-        using (var swap = new WeightSwapModel(work, weights.Select(w => w.Name).ToList(), samples))
+        using (swap)
         {
             measured = SensitivityAnalyzer.Measure(swap, weights, options.Candidates, (i, n, name) => log($"[{i + 1}/{n}] {name}"));
-            var byName = measured.ToDictionary(w => w.Name, StringComparer.Ordinal);
             Dictionary<string, float[]> Quantized(IReadOnlyDictionary<string, FormatCandidate> choices) =>
-                measured.Where(w => choices[w.Name].Settings != null)
-                    .ToDictionary(w => w.Name, w => FakeQuant.Apply(swap.Original(w.Name), w.Layout, choices[w.Name].Settings!), StringComparer.Ordinal);
+                swap.Quantized(measured.Select(w => KeyValuePair.Create(w.Name, choices[w.Name].Settings)));
             OutputError Verify(IReadOnlyDictionary<string, FormatCandidate> choices) => swap.Evaluate(Quantized(choices));
 
             long elements = Math.Max(1, measured.Sum(w => w.OriginalElements));
@@ -112,12 +114,11 @@ public static class Calibrator
             foreach (var u in uniform) log($"uniform {u.Candidate.Name}: {u.AverageBits:0.###} bits, objective {u.Measured.Objective:G4}, SQNR {u.Measured.SqnrDb:0.##} dB");
             selection = FormatSelector.Select(measured, options.Budget, Verify, uniform);
             foreach (string line in selection.Log) log(line);
-            chosenWeights = Quantized(selection.Choices);
         }
 
         // Activation formats, with the chosen weights in place.
         var actResult = options.ActBudget is { } actBudget && actQuantizable.Count > 0
-            ? SelectActivations(work, samples, stats, ocs, selection, chosenWeights, actBudget, options, log)
+            ? SelectActivations(work, samples, stats, ocs, selection, actBudget, options, log)
             : null;
 
         var tensors = measured.Select(w =>
@@ -165,10 +166,36 @@ public static class Calibrator
         };
     }
 
+    // The measuring session. Should ONNX Runtime refuse the copy with every weight as a graph input, the weights that
+    // are not plain main-graph initializers with one layout (those the copy rewires: Constant nodes, subgraph
+    // constants, several layouts or constants of one name) are left out, each skipped with the error, and it is retried.
+    private static WeightSwapModel BuildSwap(OnnxModel work, List<(string Name, string Op, long OriginalElements)> weights, CalibrationSamples samples,
+        List<(string Name, string Op, string Reason)> skipped, Action<string> log)
+    {
+        try
+        {
+            return new WeightSwapModel(work, weights.Select(w => w.Name).ToList(), samples);
+        }
+        catch (InvalidDataException ex)
+        {
+            var plain = WeightFinder.Find(work).Candidates.GroupBy(c => c.Name, StringComparer.Ordinal)
+                .Where(g => g.Count() == 1 && g.First() is { Constant.Source: Mx.Onnx.Graph.ConstantSource.Initializer, Groups.Count: 1 } c
+                            && ReferenceEquals(c.Constant.Graph.Proto, work.Proto.Graph))
+                .Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+            var rewired = weights.Where(w => !plain.Contains(w.Name)).ToList();
+            if (rewired.Count == 0) throw;
+            log($"the measuring copy fails ({ex.Message}); retrying without {rewired.Count} rewired weights");
+            foreach (var w in rewired)
+                skipped.Add((w.Name, w.Op, $"the measuring copy with it as a graph input fails in ONNX Runtime ({ex.Message}): not calibrated; the quantizer's own options apply"));
+            weights.RemoveAll(w => !plain.Contains(w.Name));
+            return new WeightSwapModel(work, weights.Select(w => w.Name).ToList(), samples);
+        }
+    }
+
     private sealed record ActivationResult(IReadOnlyDictionary<string, WeightSensitivity> Measured, IReadOnlyList<UniformBaseline> Uniform, Selection.Selection Selection);
 
     private static ActivationResult SelectActivations(OnnxModel work, CalibrationSamples samples, CalibrationStatistics stats, IReadOnlyDictionary<string, OcsDecision> ocs,
-        Selection.Selection weights, Dictionary<string, float[]> chosenWeights, Budget budget, CalibrationOptions options, Action<string> log)
+        Selection.Selection weights, Budget budget, CalibrationOptions options, Action<string> log)
     {
         using var gated = OnnxModel.FromBytes(work.ToBytes(), sourceName: work.Source);
         // Only the activations of quantized weights: the quantizer leaves a float32 weight's op (and its input) alone.
@@ -183,7 +210,9 @@ public static class Calibrator
             return new ActivationInput(s, st, channels);
         }).ToList();
         log($"measuring {inputs.Count} activations × {options.ActCandidates.Count} candidates");
-        using var swap = new WeightSwapModel(gated, chosenWeights.Keys.ToList(), samples, gates.Off);
+        var chosen = weights.Choices.Where(c => c.Value.Settings != null).Select(c => KeyValuePair.Create(c.Key, c.Value.Settings)).ToList();
+        using var swap = new WeightSwapModel(gated, chosen.Select(c => c.Key).ToList(), samples, gates.Off);
+        var chosenWeights = swap.Quantized(chosen);
         var (measured, uniform, selection) = ActivationSelector.Select(swap, gates, inputs, options.ActCandidates, budget, chosenWeights, log);
         foreach (string line in selection.Log) log("activations: " + line);
         return new ActivationResult(measured.ToDictionary(m => m.Name, StringComparer.Ordinal), uniform, selection);

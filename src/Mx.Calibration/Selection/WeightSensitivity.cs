@@ -13,7 +13,7 @@ public sealed record CandidateMeasure(FormatCandidate Candidate, long Bits, doub
 /// <summary>A measured weight: its layout, its size, and each candidate's measure.</summary>
 /// <param name="Name">The weight's name.</param>
 /// <param name="Op">The operator that reads it.</param>
-/// <param name="Layout">The MX layout the quantizer uses for it.</param>
+/// <param name="Layout">The MX layout the quantizer uses for it (the first one when its uses need several).</param>
 /// <param name="OriginalElements">Elements of the weight before any outlier channel split (the bits budget divides by these).</param>
 /// <param name="Measures">One per candidate, in candidate order.</param>
 public sealed record WeightSensitivity(string Name, string Op, WeightLayout Layout, long OriginalElements, IReadOnlyList<CandidateMeasure> Measures);
