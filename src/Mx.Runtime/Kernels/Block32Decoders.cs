@@ -47,7 +47,8 @@ internal readonly unsafe struct DecodeLuts
 
 /// <summary>
 /// Decodes 32 consecutive elements (one 32-element sub-block, starting on a byte) with AVX2. Generic struct parameters
-/// let the JIT specialise each kernel per format (ggml-style traits) with no dispatch in the inner loop.
+/// let the JIT specialise each kernel per format (ggml-style traits) with no dispatch in the inner loop. The int8
+/// members default to "not available"; only the integer-valued decoders implement them.
 /// </summary>
 internal unsafe interface IBlock32Decoder
 {
@@ -55,23 +56,36 @@ internal unsafe interface IBlock32Decoder
     static abstract int Bytes32 { get; }
 
     /// <summary>Whether <see cref="DecodeInt8"/> is available (values · 2^IntShift are int8).</summary>
-    static abstract bool IsInteger { get; }
+    static virtual bool IsInteger => false;
 
     /// <summary>The 32 values · 2^IntShift as int8, element order.</summary>
-    static abstract Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l);
+    static virtual Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     /// <summary>
     /// Whether <see cref="DecodeInt8Dot"/> yields the 32 values in "split" order (even elements, then odd ones) rather
     /// than element order; the MX×MX kernel then stores the activation codes of each 32-element chunk in the same order.
     /// A dot product does not care about order, and the split order saves the nibble interleave.
     /// </summary>
-    static abstract bool SplitOrder { get; }
+    static virtual bool SplitOrder => false;
 
     /// <summary>The 32 int8 values for dot products, in <see cref="SplitOrder"/> order.</summary>
-    static abstract Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l);
+    static virtual Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     /// <summary>The 32 values (integer formats: · 2^IntShift) as 4 × 8 floats, element order.</summary>
     static abstract void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3);
+}
+
+/// <summary>
+/// The per-lane step of a 32-element float decode: 8 codes, widened to int32 lanes, become 8 floats.
+/// <see cref="Simd.Lanes{TOp}(Vector256{byte}, in DecodeLuts, out Vector256{float}, out Vector256{float}, out Vector256{float}, out Vector256{float})"/>
+/// does the widening for all four groups of 8, so each decoder states only its arithmetic.
+/// </summary>
+internal interface ILaneDecoder
+{
+    /// <summary>Sign-extend the code bytes (int8 values) rather than zero-extend them (codes).</summary>
+    static abstract bool Signed { get; }
+
+    static abstract Vector256<float> Decode(Vector256<int> x, in DecodeLuts l);
 }
 
 /// <summary>Shared AVX2 pieces: unpacking 4/6-bit codes to one byte per element, int8 → float.</summary>
@@ -106,25 +120,38 @@ internal static unsafe class Simd
         return c.AsByte();
     }
 
+    /// <summary>32 codes (in a register) → 4 × 8 floats through <typeparamref name="TOp"/>, element order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void ToFloat(Vector256<sbyte> v, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+    public static void Lanes<TOp>(Vector256<byte> codes, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+        where TOp : struct, ILaneDecoder
     {
-        Vector128<sbyte> lo = v.GetLower(), hi = v.GetUpper();
-        f0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lo));
-        f1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8)));
-        f2 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(hi));
-        f3 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8)));
+        Vector128<byte> lo = codes.GetLower(), hi = codes.GetUpper();
+        f0 = TOp.Decode(Widen<TOp>(lo), l);
+        f1 = TOp.Decode(Widen<TOp>(Sse2.ShiftRightLogical128BitLane(lo, 8)), l);
+        f2 = TOp.Decode(Widen<TOp>(hi), l);
+        f3 = TOp.Decode(Widen<TOp>(Sse2.ShiftRightLogical128BitLane(hi, 8)), l);
+    }
+
+    /// <summary>32 codes at <paramref name="p"/> (one byte each) → 4 × 8 floats; widened straight from memory.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Lanes<TOp>(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
+        where TOp : struct, ILaneDecoder
+    {
+        f0 = TOp.Decode(Widen<TOp>(p, 0), l);
+        f1 = TOp.Decode(Widen<TOp>(p, 8), l);
+        f2 = TOp.Decode(Widen<TOp>(p, 16), l);
+        f3 = TOp.Decode(Widen<TOp>(p, 24), l);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Gather(Vector256<byte> codes, float* table, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
-    {
-        Vector128<byte> lo = codes.GetLower(), hi = codes.GetUpper();
-        f0 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(lo), 4);
-        f1 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lo, 8)), 4);
-        f2 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(hi), 4);
-        f3 = Avx2.GatherVector256(table, Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(hi, 8)), 4);
-    }
+    private static Vector256<int> Widen<TOp>(Vector128<byte> v) where TOp : struct, ILaneDecoder =>
+        TOp.Signed ? Avx2.ConvertToVector256Int32(v.AsSByte()) : Avx2.ConvertToVector256Int32(v);
+
+    // p and offset separately (a local and a constant): the inliner substitutes both, so p + offset stays an
+    // addressing mode of the load instead of a computed temporary.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Widen<TOp>(byte* p, int offset) where TOp : struct, ILaneDecoder =>
+        TOp.Signed ? Avx2.ConvertToVector256Int32((sbyte*)p + offset) : Avx2.ConvertToVector256Int32(p + offset);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HorizontalSum(Vector256<float> v)
@@ -134,6 +161,24 @@ internal static unsafe class Simd
         s = Sse.AddScalar(s, Sse.Shuffle(s, s, 1));
         return s.ToScalar();
     }
+}
+
+/// <summary>int8 values → float (integer decoders).</summary>
+internal readonly struct IntToFloat : ILaneDecoder
+{
+    public static bool Signed => true;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Decode(Vector256<int> x, in DecodeLuts l) => Avx.ConvertToVector256Single(x);
+}
+
+/// <summary>Codes → gather from the float table.</summary>
+internal readonly unsafe struct TableGather : ILaneDecoder
+{
+    public static bool Signed => false;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Decode(Vector256<int> x, in DecodeLuts l) => Avx2.GatherVector256(l.Floats, x, 4);
 }
 
 /// <summary>4-bit integer-valued formats (MXFP4 E2M1 ×2, MXINT4 ×4): nibbles → int8 by one pshufb.</summary>
@@ -159,7 +204,7 @@ internal readonly unsafe struct Nibble4Decoder : IBlock32Decoder
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
-        Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
+        Simd.Lanes<IntToFloat>(DecodeInt8(p, l).AsByte(), l, out f0, out f1, out f2, out f3);
 }
 
 /// <summary>MXINT8: the codes are the int8 values (×64).</summary>
@@ -176,15 +221,10 @@ internal readonly unsafe struct Int8Decoder : IBlock32Decoder
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => DecodeInt8(p, l);
 
+    // Sign-extended straight from memory: no shuffles needed.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3)
-    {
-        // Sign-extend straight from memory: no shuffles needed.
-        f0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p));
-        f1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p + 8));
-        f2 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p + 16));
-        f3 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)p + 24));
-    }
+    public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
+        Simd.Lanes<IntToFloat>(p, l, out f0, out f1, out f2, out f3);
 }
 
 /// <summary>
@@ -214,45 +254,33 @@ internal readonly unsafe struct Six6IntDecoder : IBlock32Decoder
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
-        Simd.ToFloat(DecodeInt8(p, l), out f0, out f1, out f2, out f3);
+        Simd.Lanes<IntToFloat>(DecodeInt8(p, l).AsByte(), l, out f0, out f1, out f2, out f3);
 }
 
 /// <summary>8-bit float formats (FP8 E4M3/E5M2, incl. NaN/Inf codes): codes → gather from the 256-entry float table.</summary>
 internal readonly unsafe struct Byte8GatherDecoder : IBlock32Decoder
 {
     public static int Bytes32 => 32;
-    public static bool IsInteger => false;
-    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
-    public static bool SplitOrder => false;
-    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
-        Simd.Gather(Avx.LoadVector256(p), l.Floats, out f0, out f1, out f2, out f3);
+        Simd.Lanes<TableGather>(Avx.LoadVector256(p), l, out f0, out f1, out f2, out f3);
 }
 
 /// <summary>6-bit float format without int8 form (MXFP6 E3M2): unpack, then gather from the 64-entry float table.</summary>
 internal readonly unsafe struct Six6GatherDecoder : IBlock32Decoder
 {
     public static int Bytes32 => 24;
-    public static bool IsInteger => false;
-    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
-    public static bool SplitOrder => false;
-    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
-        Simd.Gather(Simd.Unpack6(p), l.Floats, out f0, out f1, out f2, out f3);
+        Simd.Lanes<TableGather>(Simd.Unpack6(p), l, out f0, out f1, out f2, out f3);
 }
 
 /// <summary>Marker: no SIMD decoder fits (block size 8/16, MX9/MX6/MX4); kernels decode with <see cref="ScalarBlockDecoder"/>.</summary>
 internal readonly unsafe struct ScalarFallbackDecoder : IBlock32Decoder
 {
     public static int Bytes32 => 0;
-    public static bool IsInteger => false;
-    public static Vector256<sbyte> DecodeInt8(byte* p, in DecodeLuts l) => throw new NotSupportedException();
-    public static bool SplitOrder => false;
-    public static Vector256<sbyte> DecodeInt8Dot(byte* p, in DecodeLuts l) => throw new NotSupportedException();
     public static void DecodeFloat(byte* p, in DecodeLuts l, out Vector256<float> f0, out Vector256<float> f1, out Vector256<float> f2, out Vector256<float> f3) =>
         throw new NotSupportedException();
 }

@@ -14,8 +14,8 @@ namespace Mx.Runtime.Kernels;
 /// </summary>
 internal static unsafe class MxMxInt8Avx512
 {
-    public const int NR = 4;
-    private const int Chunk = 512;
+    public const int NR = RowGroup.Rows;
+    private const int Chunk = RowGroup.Chunk;   // MXINT8: one byte per element, so also the chunk's bytes per row
 
     public static bool IsSupported => MxMxNibble4Avx512.IsSupported && AvxVnni.IsSupported;
 
@@ -38,7 +38,7 @@ internal static unsafe class MxMxInt8Avx512
     public static void Run(in GemmArgs g, byte* prep, long prepStride, int n0, int n1)
     {
         MxPackedWeight w = g.W;
-        int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK), chunks = kc / Chunk;
+        int kc = RowGroup.ChunkedK(w.PaddedK), chunks = kc / Chunk;
         bool bs64 = w.BlockSize == 64;
         int chunkScaleBytes = bs64 ? 8 : 16;
         int full = Math.Min(w.RowBytes / Chunk, w.BlocksPerRow / chunkScaleBytes);
@@ -59,24 +59,9 @@ internal static unsafe class MxMxInt8Avx512
                 Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
                 for (int c = 0; c < chunks; c++)
                 {
-                    byte* e0, e1, e2, e3;
-                    Vector128<byte> b0, b1, b2, b3;
-                    if (c < full)
-                    {
-                        long eo = (long)c * Chunk;
-                        e0 = e[0] + eo; e1 = e[1] + eo; e2 = e[2] + eo; e3 = e[3] + eo;
-                        b0 = MxMxNibble4Avx512.ChunkScales(s[0], c, bs64); b1 = MxMxNibble4Avx512.ChunkScales(s[1], c, bs64);
-                        b2 = MxMxNibble4Avx512.ChunkScales(s[2], c, bs64); b3 = MxMxNibble4Avx512.ChunkScales(s[3], c, bs64);
-                    }
-                    else
-                    {
-                        e0 = tailE; e1 = tailE + Chunk; e2 = tailE + 2 * Chunk; e3 = tailE + 3 * Chunk;
-                        b0 = MxMxNibble4Avx512.ChunkScales(tailS, 0, bs64); b1 = MxMxNibble4Avx512.ChunkScales(tailS + 16, 0, bs64);
-                        b2 = MxMxNibble4Avx512.ChunkScales(tailS + 32, 0, bs64); b3 = MxMxNibble4Avx512.ChunkScales(tailS + 48, 0, bs64);
-                    }
-                    Vector512<float> av = Vector512.Load(sub + c * 16), cv = Vector512.Load(corr + c * 16);
-                    Vector512<float> v0 = MxMxNibble4Avx512.E8M0ToFloat(b0) * av, v1 = MxMxNibble4Avx512.E8M0ToFloat(b1) * av,
-                                     v2 = MxMxNibble4Avx512.E8M0ToFloat(b2) * av, v3 = MxMxNibble4Avx512.E8M0ToFloat(b3) * av;
+                    RowGroup.ChunkRows(c, full, Chunk, bs64, e, s, tailE, tailS, Vector512.Load(sub + c * 16),
+                        out byte* e0, out byte* e1, out byte* e2, out byte* e3, out var v0, out var v1, out var v2, out var v3);
+                    Vector512<float> cv = Vector512.Load(corr + c * 16);
                     f0 = Avx512F.FusedMultiplyAdd(v0, cv, f0); f1 = Avx512F.FusedMultiplyAdd(v1, cv, f1);
                     f2 = Avx512F.FusedMultiplyAdd(v2, cv, f2); f3 = Avx512F.FusedMultiplyAdd(v3, cv, f3);
                     sbyte* a = codes + (long)c * Chunk;
@@ -86,11 +71,7 @@ internal static unsafe class MxMxInt8Avx512
                         Steps(a + st * 64 + 64, e0 + st * 64 + 64, e1 + st * 64 + 64, e2 + st * 64 + 64, e3 + st * 64 + 64, PairIdx[st + 1], v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                     }
                 }
-                float* y = g.Y + (long)m * w.Rows + nt;
-                y[0] = Vector512.Sum(f0) + Bias(g, nt);
-                if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
-                if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
-                if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
+                RowGroup.Store(g, m, nt, nc, f0, f1, f2, f3);
             }
         }
     }
@@ -116,7 +97,4 @@ internal static unsafe class MxMxInt8Avx512
         Vector256<int> d1 = AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, Vector256.Load(e + 32) ^ flip, a1);
         return Avx512F.ConvertToVector512Single(Avx512F.InsertVector256(d0.ToVector512Unsafe(), d1, 1));
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Bias(in GemmArgs g, int n) => g.Bias == null ? 0f : g.Bias[n];
 }

@@ -26,14 +26,14 @@ namespace Mx.Runtime.Kernels;
 /// </summary>
 internal static unsafe class MxMxNibble4Avx512
 {
-    public const int NR = 4;
-    private const int Step = 128;      // elements per step (64 weight bytes)
-    private const int Chunk = 512;     // elements per chunk (4 steps, 16 sub-blocks, one scale vector)
+    public const int NR = RowGroup.Rows;
+    private const int Step = 128;             // elements per step (64 weight bytes)
+    private const int Chunk = RowGroup.Chunk; // 4 steps
 
     public static bool IsSupported => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512Vbmi.IsSupported;
 
     /// <summary>Padded K (multiple of 512) of the prepared activations.</summary>
-    public static int ChunkedK(int paddedK) => (paddedK + Chunk - 1) / Chunk * Chunk;
+    public static int ChunkedK(int paddedK) => RowGroup.ChunkedK(paddedK);
 
     /// <summary>Bytes of per-row prepared activation data: codes, int32 corrections, float sub-block scales.</summary>
     public static long RowBytes(int paddedK)
@@ -88,34 +88,6 @@ internal static unsafe class MxMxNibble4Avx512
         return Vector512.Create(b);
     }
 
-    /// <summary>E8M0 bytes (one per lane) → 2^(b−127) as float; 0 → 2^−127 (subnormal), 0xFF → NaN.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> E8M0ToFloat(Vector128<byte> bytes)
-    {
-        Vector512<int> b = Avx512F.ConvertToVector512Int32(bytes);
-        Vector512<int> bits = Vector512.ShiftLeft(b, 23);
-        bits = Vector512.ConditionalSelect(Vector512.Equals(b, Vector512<int>.Zero), Vector512.Create(0x00400000), bits);
-        bits = Vector512.ConditionalSelect(Vector512.Equals(b, Vector512.Create(255)), Vector512.Create(0x7FC00000), bits);
-        return bits.AsSingle();
-    }
-
-    /// <summary>16 sub-block scale bytes of chunk <paramref name="c"/> (bs 32: 16 block bytes; bs 64: 8, each twice).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector128<byte> ChunkScales(byte* rowScales, int c, bool bs64)
-    {
-        if (!bs64) return Vector128.Load(rowScales + c * 16);
-        Vector128<byte> v = Vector128.CreateScalar(*(ulong*)(rowScales + c * 8)).AsByte();
-        return Ssse3.Shuffle(v, Vector128.Create((byte)0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
-    }
-
-    internal static readonly Vector512<int>[] LaneIdx =
-    [
-        Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
-        Vector512.Create(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7),
-        Vector512.Create(8, 8, 8, 8, 9, 9, 9, 9, 10, 10, 10, 10, 11, 11, 11, 11),
-        Vector512.Create(12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15),
-    ];
-
     /// <summary>
     /// Y rows [n0, n1) for every prepared activation row (<paramref name="prep"/>: M × <see cref="RowBytes"/>).
     /// Weights are decoded in registers per row of A (intended for small M).
@@ -133,7 +105,7 @@ internal static unsafe class MxMxNibble4Avx512
         byte* tailS = stackalloc byte[NR * 16];
         byte** e = stackalloc byte*[NR];
         byte** s = stackalloc byte*[NR];
-        Vector512<int> i0 = LaneIdx[0], i1 = LaneIdx[1], i2 = LaneIdx[2], i3 = LaneIdx[3];
+        Vector512<int> i0 = RowGroup.LaneIdx[0], i1 = RowGroup.LaneIdx[1], i2 = RowGroup.LaneIdx[2], i3 = RowGroup.LaneIdx[3];
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
@@ -147,23 +119,8 @@ internal static unsafe class MxMxNibble4Avx512
                 Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
                 for (int c = 0; c < chunks; c++)
                 {
-                    byte* e0, e1, e2, e3;
-                    Vector128<byte> b0, b1, b2, b3;
-                    if (c < full)
-                    {
-                        long eo = (long)c * chunkBytes;
-                        e0 = e[0] + eo; e1 = e[1] + eo; e2 = e[2] + eo; e3 = e[3] + eo;
-                        b0 = ChunkScales(s[0], c, bs64); b1 = ChunkScales(s[1], c, bs64);
-                        b2 = ChunkScales(s[2], c, bs64); b3 = ChunkScales(s[3], c, bs64);
-                    }
-                    else
-                    {
-                        e0 = tailE; e1 = tailE + chunkBytes; e2 = tailE + 2 * chunkBytes; e3 = tailE + 3 * chunkBytes;
-                        b0 = ChunkScales(tailS, 0, bs64); b1 = ChunkScales(tailS + 16, 0, bs64);
-                        b2 = ChunkScales(tailS + 32, 0, bs64); b3 = ChunkScales(tailS + 48, 0, bs64);
-                    }
-                    Vector512<float> av = Vector512.Load(sub + c * 16);
-                    Vector512<float> v0 = E8M0ToFloat(b0) * av, v1 = E8M0ToFloat(b1) * av, v2 = E8M0ToFloat(b2) * av, v3 = E8M0ToFloat(b3) * av;
+                    RowGroup.ChunkRows(c, full, chunkBytes, bs64, e, s, tailE, tailS, Vector512.Load(sub + c * 16),
+                        out byte* e0, out byte* e1, out byte* e2, out byte* e3, out var v0, out var v1, out var v2, out var v3);
                     // The weight offset's share, Offset · Σa per sub-block, once per chunk (exact integers in fp32).
                     Vector512<float> cv = Vector512.Load(corr + c * 16);
                     f0 = Avx512F.FusedMultiplyAdd(v0, cv, f0); f1 = Avx512F.FusedMultiplyAdd(v1, cv, f1);
@@ -174,11 +131,7 @@ internal static unsafe class MxMxNibble4Avx512
                     StepRows(lut, codes + (t0 + 2) * Step, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                     StepRows(lut, codes + (t0 + 3) * Step, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                 }
-                float* y = g.Y + (long)m * w.Rows + nt;
-                y[0] = Vector512.Sum(f0) + Bias(g, nt);
-                if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
-                if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
-                if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
+                RowGroup.Store(g, m, nt, nc, f0, f1, f2, f3);
             }
         }
     }
@@ -210,7 +163,7 @@ internal static unsafe class MxMxNibble4Avx512
         byte* dec = (byte*)(((nint)scratch + 63) & ~(nint)63);      // [NR][steps][128]
         float* wsc = (float*)(dec + (long)NR * kc);                 // [NR][kc/32]
         Vector512<float>* acc = (Vector512<float>*)(wsc + NR * (kc / 32));   // [M][NR] partial sums between K blocks
-        Vector512<int> i0 = LaneIdx[0], i1 = LaneIdx[1], i2 = LaneIdx[2], i3 = LaneIdx[3];
+        Vector512<int> i0 = RowGroup.LaneIdx[0], i1 = RowGroup.LaneIdx[1], i2 = RowGroup.LaneIdx[2], i3 = RowGroup.LaneIdx[3];
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
@@ -224,7 +177,7 @@ internal static unsafe class MxMxNibble4Avx512
                 {
                     byte* ec = e + (long)c * chunkBytes;
                     Vector128<byte> b;
-                    if (c < full) b = ChunkScales(s, c, bs64);
+                    if (c < full) b = RowGroup.ChunkScales(s, c, bs64);
                     else
                     {
                         new Span<byte>(tailE, chunkBytes).Clear();
@@ -232,9 +185,9 @@ internal static unsafe class MxMxNibble4Avx512
                         Buffer.MemoryCopy(ec, tailE, chunkBytes, w.RowBytes - full * chunkBytes);
                         Buffer.MemoryCopy(s + (long)full * chunkScaleBytes, tailS, 16, w.BlocksPerRow - full * chunkScaleBytes);
                         ec = tailE;
-                        b = ChunkScales(tailS, 0, bs64);
+                        b = RowGroup.ChunkScales(tailS, 0, bs64);
                     }
-                    E8M0ToFloat(b).Store(wsc + (long)i * (kc / 32) + c * 16);
+                    RowGroup.E8M0ToFloat(b).Store(wsc + (long)i * (kc / 32) + c * 16);
                     for (int q = 0; q < 4; q++)
                     {
                         Vector512<byte> x = Vector512.Load(ec + q * 64);
@@ -281,11 +234,7 @@ internal static unsafe class MxMxNibble4Avx512
                         am[0] = f0; am[1] = f1; am[2] = f2; am[3] = f3;
                         continue;
                     }
-                    float* y = g.Y + (long)m * w.Rows + nt;
-                    y[0] = Vector512.Sum(f0) + Bias(g, nt);
-                    if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
-                    if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
-                    if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
+                    RowGroup.Store(g, m, nt, nc, f0, f1, f2, f3);
                 }
             }
         }
@@ -335,7 +284,4 @@ internal static unsafe class MxMxNibble4Avx512
         Vector512<short> p = Avx512BW.Add(Avx512BW.MultiplyAddAdjacent(wl, ae), Avx512BW.MultiplyAddAdjacent(wh, ao));
         return Avx512BW.MultiplyAddAdjacent(p, Vector512.Create((short)1));
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Bias(in GemmArgs g, int n) => g.Bias == null ? 0f : g.Bias[n];
 }

@@ -15,11 +15,11 @@ namespace Mx.Runtime.Kernels;
 /// </summary>
 internal static unsafe class WeightOnlyNibble4Avx512
 {
-    public const int NR = 4;
-    private const int Chunk = 512;
+    public const int NR = RowGroup.Rows;
+    private const int Chunk = RowGroup.Chunk;
 
     /// <summary>Floats of laid-out A per row.</summary>
-    public static int LaidOutK(int paddedK) => MxMxNibble4Avx512.ChunkedK(paddedK);
+    public static int LaidOutK(int paddedK) => RowGroup.ChunkedK(paddedK);
 
     /// <summary>Writes row <paramref name="a"/> (K floats) as [step][j][i] = a[128·step + 8i + j], zero-padded.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -56,62 +56,26 @@ internal static unsafe class WeightOnlyNibble4Avx512
         byte** e = stackalloc byte*[NR];
         byte** s = stackalloc byte*[NR];
         Vector512<float> unit = Vector512.Create(intScale);
-        Vector512<int> i0 = MxMxNibble4Avx512.LaneIdx[0], i1 = MxMxNibble4Avx512.LaneIdx[1],
-                       i2 = MxMxNibble4Avx512.LaneIdx[2], i3 = MxMxNibble4Avx512.LaneIdx[3];
+        Vector512<int> i0 = RowGroup.LaneIdx[0], i1 = RowGroup.LaneIdx[1], i2 = RowGroup.LaneIdx[2], i3 = RowGroup.LaneIdx[3];
         for (int nt = n0; nt < n1; nt += NR)
         {
             int nc = Math.Min(NR, n1 - nt);
-            for (int i = 0; i < NR; i++)
-            {
-                int n = nt + Math.Min(i, nc - 1);
-                e[i] = w.Elements + (long)n * w.RowBytes;
-                s[i] = w.Scales + (long)n * w.BlocksPerRow;
-            }
-            if (full < chunks)
-            {
-                new Span<byte>(tailE, NR * chunkBytes).Clear();
-                new Span<byte>(tailS, NR * 16).Clear();
-                int eb = w.RowBytes - full * chunkBytes, sb = w.BlocksPerRow - full * chunkScaleBytes;
-                for (int i = 0; i < NR; i++)
-                {
-                    Buffer.MemoryCopy(e[i] + (long)full * chunkBytes, tailE + i * chunkBytes, chunkBytes, eb);
-                    Buffer.MemoryCopy(s[i] + (long)full * chunkScaleBytes, tailS + i * 16, 16, sb);
-                }
-            }
+            RowGroup.Prepare(w, nt, n1, NR, chunkBytes, chunkScaleBytes, full, chunks, e, s, tailE, tailS);
             for (int m = 0; m < g.M; m++)
             {
                 float* a = aL + (long)m * kc;
                 Vector512<float> f0 = default, f1 = default, f2 = default, f3 = default;
                 for (int c = 0; c < chunks; c++)
                 {
-                    byte* e0, e1, e2, e3;
-                    Vector128<byte> b0, b1, b2, b3;
-                    if (c < full)
-                    {
-                        long eo = (long)c * chunkBytes;
-                        e0 = e[0] + eo; e1 = e[1] + eo; e2 = e[2] + eo; e3 = e[3] + eo;
-                        b0 = MxMxNibble4Avx512.ChunkScales(s[0], c, bs64); b1 = MxMxNibble4Avx512.ChunkScales(s[1], c, bs64);
-                        b2 = MxMxNibble4Avx512.ChunkScales(s[2], c, bs64); b3 = MxMxNibble4Avx512.ChunkScales(s[3], c, bs64);
-                    }
-                    else
-                    {
-                        e0 = tailE; e1 = tailE + chunkBytes; e2 = tailE + 2 * chunkBytes; e3 = tailE + 3 * chunkBytes;
-                        b0 = MxMxNibble4Avx512.ChunkScales(tailS, 0, bs64); b1 = MxMxNibble4Avx512.ChunkScales(tailS + 16, 0, bs64);
-                        b2 = MxMxNibble4Avx512.ChunkScales(tailS + 32, 0, bs64); b3 = MxMxNibble4Avx512.ChunkScales(tailS + 48, 0, bs64);
-                    }
-                    Vector512<float> v0 = MxMxNibble4Avx512.E8M0ToFloat(b0) * unit, v1 = MxMxNibble4Avx512.E8M0ToFloat(b1) * unit,
-                                     v2 = MxMxNibble4Avx512.E8M0ToFloat(b2) * unit, v3 = MxMxNibble4Avx512.E8M0ToFloat(b3) * unit;
+                    RowGroup.ChunkRows(c, full, chunkBytes, bs64, e, s, tailE, tailS, unit,
+                        out byte* e0, out byte* e1, out byte* e2, out byte* e3, out var v0, out var v1, out var v2, out var v3);
                     float* ac = a + (long)c * Chunk;
                     StepRows(table, ac, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                     StepRows(table, ac + 128, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                     StepRows(table, ac + 256, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                     StepRows(table, ac + 384, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                 }
-                float* y = g.Y + (long)m * w.Rows + nt;
-                y[0] = Vector512.Sum(f0) + Bias(g, nt);
-                if (nc > 1) y[1] = Vector512.Sum(f1) + Bias(g, nt + 1);
-                if (nc > 2) y[2] = Vector512.Sum(f2) + Bias(g, nt + 2);
-                if (nc > 3) y[3] = Vector512.Sum(f3) + Bias(g, nt + 3);
+                RowGroup.Store(g, m, nt, nc, f0, f1, f2, f3);
             }
         }
     }
@@ -143,7 +107,4 @@ internal static unsafe class WeightOnlyNibble4Avx512
         d = Avx512F.FusedMultiplyAdd(a6, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 24)), d);
         return Avx512F.FusedMultiplyAdd(a7, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 28)), d);
     }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Bias(in GemmArgs g, int n) => g.Bias == null ? 0f : g.Bias[n];
 }

@@ -132,7 +132,8 @@ internal static unsafe class WeightOnlyTiled
         float* p = panel;
         Vector256<float> a, b0, b1;
         nint k = 0;
-        // Unrolled by two with a native-int index: halves the loop overhead next to 12 FMAs + 6 broadcasts per k.
+        // Unrolled by two with a native-int index: halves the loop overhead next to 12 FMAs + 6 broadcasts per k. The
+        // repetition (and the odd-k tail below) is the optimization: 12 named accumulators stay in registers.
         for (; k + 1 < kc; k += 2, p += 2 * NR)
         {
             b0 = Avx.LoadAlignedVector256(p + 0); b1 = Avx.LoadAlignedVector256(p + 0 + 8);

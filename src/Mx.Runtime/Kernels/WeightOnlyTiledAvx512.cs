@@ -78,6 +78,8 @@ internal static unsafe class WeightOnlyTiledAvx512
         }
     }
 
+    // Micro8x32 and Micro12x32 are written out on purpose: one named zmm accumulator per (row, half), so the JIT keeps
+    // all 16 / 24 in registers; a shared generic or loop-based form would spill them.
     [SkipLocalsInit]
     private static void Micro8x32(in GemmArgs g, float* panel, float* ap, int kc, int m0, int rows, int n0, int nc, float* firstBias)
     {
