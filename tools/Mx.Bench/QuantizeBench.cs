@@ -49,23 +49,12 @@ public static class QuantizeBench
             }
             double seconds = sw.Elapsed.TotalSeconds;
             long outBytes = new FileInfo(output).Length + new FileInfo(output + ".data").Length;
-            return new QuantizeBenchResult(weightBytes, outBytes, generate, seconds, weightBytes / 1e6 / seconds, PeakRss(), tensors);
+            return new QuantizeBenchResult(weightBytes, outBytes, generate, seconds, weightBytes / 1e6 / seconds, Math.Max(0, ProcessMemory.PeakResidentBytes()), tensors);
         }
         finally
         {
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    /// <summary>VmHWM of this process in bytes (0 where /proc is unavailable).</summary>
-    public static long PeakRss()
-    {
-        const string file = "/proc/self/status";
-        if (!File.Exists(file)) return 0;
-        foreach (string line in File.ReadLines(file))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
-        return 0;
     }
 
     private static long Generate(string path, long targetBytes)

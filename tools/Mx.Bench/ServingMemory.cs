@@ -61,17 +61,17 @@ public static class ServingMemory
             w.Save(path);
             GC.Collect();
             GC.WaitForPendingFinalizers();
-            double before = Rss("VmRSS");
+            double before = MiB(ProcessMemory.ResidentBytes());
             var options = new OrtSessionOptions();
             MxOps.Register(options);
             using var session = OrtSession.FromFile(path, options);
-            double afterSession = Rss("VmRSS");
+            double afterSession = MiB(ProcessMemory.ResidentBytes());
             var x = new float[Hidden];
             for (int i = 0; i < x.Length; i++) x[i] = (float)Math.Sin(i);
             session.Run(new Dictionary<string, HostTensor> { ["X0"] = HostTensor.FromFloats(x, 1, Hidden) });
-            double afterRun = Rss("VmRSS");
+            double afterRun = MiB(ProcessMemory.ResidentBytes());
             long fp32 = 4L * Hidden * Inner * layers;
-            return new ServingMemoryReport(layers, packed / 1048576.0, fp32 / 1048576.0, before, afterSession, afterRun, Rss("VmHWM"));
+            return new ServingMemoryReport(layers, packed / 1048576.0, fp32 / 1048576.0, before, afterSession, afterRun, MiB(ProcessMemory.PeakResidentBytes()));
         }
         finally
         {
@@ -92,14 +92,5 @@ public static class ServingMemory
         }
     }
 
-    /// <summary>A /proc/self/status field in MiB (Linux); NaN elsewhere.</summary>
-    public static double Rss(string field)
-    {
-        const string status = "/proc/self/status";
-        if (!File.Exists(status)) return double.NaN;
-        foreach (string line in File.ReadLines(status))
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
-        return double.NaN;
-    }
+    private static double MiB(long bytes) => bytes < 0 ? double.NaN : bytes / 1048576.0;
 }
