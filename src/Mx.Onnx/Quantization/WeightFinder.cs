@@ -118,9 +118,11 @@ public static class WeightFinder
         }
     }
 
-    internal static long GetInt(NodeProto node, string name, long fallback) =>
+    /// <summary>The int attribute <paramref name="name"/> of <paramref name="node"/>, or <paramref name="fallback"/> when absent.</summary>
+    public static long GetInt(NodeProto node, string name, long fallback) =>
         node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.I : fallback;
 
-    internal static float GetFloat(NodeProto node, string name, float fallback) =>
+    /// <summary>The float attribute <paramref name="name"/> of <paramref name="node"/>, or <paramref name="fallback"/> when absent.</summary>
+    public static float GetFloat(NodeProto node, string name, float fallback) =>
         node.Attribute.FirstOrDefault(a => a.Name == name) is { } a ? a.F : fallback;
 }
