@@ -1,3 +1,4 @@
+using Mx.Onnx.Diagnostics;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Google.Protobuf;

@@ -1,3 +1,4 @@
+using Mx.Onnx.Diagnostics;
 using System.Text.Json.Serialization;
 using Mx.Runtime;
 using Mx.Runtime.Formats;

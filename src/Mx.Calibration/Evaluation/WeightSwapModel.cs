@@ -6,8 +6,6 @@ using Mx.Onnx.Quantization;
 using Mx.Onnx.Proto;
 using Mx.Onnx.Reports;
 using Mx.Runtime;
-using Mx.Runtime.Ops;
-using Mx.Runtime.Ort;
 
 namespace Mx.Calibration.Evaluation;
 
@@ -36,7 +34,7 @@ public sealed record SwapInput(string InputName, WeightLayout Layout, HostTensor
 /// </remarks>
 public sealed class WeightSwapModel : IDisposable
 {
-    private readonly OrtSession _session;
+    private readonly ModelRunner _runner;
     private readonly Dictionary<string, IReadOnlyList<SwapInput>> _weights;
     private readonly Dictionary<string, HostTensor> _inputs;
     private readonly IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> _samples;
@@ -57,21 +55,18 @@ public sealed class WeightSwapModel : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(weightNames);
         ArgumentNullException.ThrowIfNull(samples);
-        using var copy = OnnxModel.FromBytes(model.ToBytes(), sourceName: model.Source);
+        // A copy of the proto (tensor bytes are shared, external data stays external): the weights become inputs in it.
+        using var copy = OnnxModel.FromProto(model.Proto.Clone(), model.ExternalData.Folder, model.Source);
         (_weights, _inputs) = MakeInputs(copy, weightNames, model.Source);
-        var options = new OrtSessionOptions();
-        MxOps.Register(options);
-        try
-        {
-            _session = OrtSession.FromBytes(copy.ToBytes(), options);
-        }
-        catch (OrtException ex)
-        {
-            throw new InvalidDataException($"{model.Source}: ONNX Runtime cannot load the model with {string.Join(", ", weightNames.Take(8).Select(n => $"'{n}'"))}{(weightNames.Count > 8 ? ", ..." : "")} as graph inputs: {ex.OrtMessage}", ex);
-        }
+        string names = $"{string.Join(", ", weightNames.Take(8).Select(n => $"'{n}'"))}{(weightNames.Count > 8 ? ", ..." : "")}";
+        _runner = ModelRunner.Load(copy, copy.Proto, weightNames.Count == 0 ? "the model" : $"the model with {names} as graph inputs");
         _samples = samples.Samples;
-        _outputs = _session.Outputs.Where(o => o.IsTensor && o.ElementType == TensorElementType.Float).Select(o => o.Name).ToArray();
-        if (_outputs.Length == 0) throw new InvalidDataException($"{model.Source}: the model has no float32 outputs to measure error on");
+        _outputs = _runner.Outputs.Where(o => o.IsTensor && o.ElementType == TensorElementType.Float).Select(o => o.Name).ToArray();
+        if (_outputs.Length == 0)
+        {
+            _runner.Dispose();
+            throw new InvalidDataException($"{model.Source}: the model has no float32 outputs to measure error on");
+        }
         _reference = _samples.Select((s, i) => Run(s, i, null, null)).ToArray();
     }
 
@@ -153,14 +148,16 @@ public sealed class WeightSwapModel : IDisposable
     /// <summary>The reference outputs of sample <paramref name="index"/> (in <see cref="OutputNames"/> order).</summary>
     public IReadOnlyList<HostTensor> ReferenceOutputs(int index) => _reference[index];
 
-    /// <summary>Runs every sample with <paramref name="replaced"/> weights (graph input → values, same shape) and measures the error.</summary>
+    /// <summary>Runs every sample (or the first <paramref name="sampleCount"/>) with <paramref name="replaced"/> weights (graph input → values, same shape) and measures the error.</summary>
     /// <param name="replaced">Graph input (<see cref="SwapInput.InputName"/>; the weight's name for a weight with one input) → values.</param>
     /// <param name="inputs">Values for some of the extra inputs (the others keep their defaults).</param>
-    public OutputError Evaluate(IReadOnlyDictionary<string, float[]> replaced, IReadOnlyDictionary<string, HostTensor>? inputs = null)
+    /// <param name="sampleCount">Samples to run (null: all).</param>
+    public OutputError Evaluate(IReadOnlyDictionary<string, float[]> replaced, IReadOnlyDictionary<string, HostTensor>? inputs = null, int? sampleCount = null)
     {
         ArgumentNullException.ThrowIfNull(replaced);
         var acc = _outputs.Select(n => new OutputErrorAccumulator(n)).ToArray();
-        for (int s = 0; s < _samples.Count; s++)
+        int count = Math.Clamp(sampleCount ?? _samples.Count, 1, _samples.Count);
+        for (int s = 0; s < count; s++)
         {
             var outs = Run(_samples[s], s, replaced, inputs);
             for (int o = 0; o < acc.Length; o++) acc[o].Add(_reference[s][o], outs[o]);
@@ -176,7 +173,7 @@ public sealed class WeightSwapModel : IDisposable
     private HostTensor[] Run(IReadOnlyDictionary<string, HostTensor> sample, int index, IReadOnlyDictionary<string, float[]>? replaced, IReadOnlyDictionary<string, HostTensor>? extra)
     {
         var inputs = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
-        foreach (var i in _session.Inputs)
+        foreach (var i in _runner.Inputs)
         {
             if (_inputs.TryGetValue(i.Name, out var w))
                 inputs[i.Name] = replaced != null && replaced.TryGetValue(i.Name, out var v) ? HostTensor.FromFloats(v, w.Shape) : w;
@@ -187,19 +184,11 @@ public sealed class WeightSwapModel : IDisposable
             else if (sample.TryGetValue(i.Name, out var x))
                 inputs[i.Name] = x;
             else
-                throw new InvalidDataException($"calibration sample {index}: no tensor for model input {i}");
+                throw new InvalidDataException($"calibration sample {index}: no tensor for model input '{i.Name}'");
         }
-        try
-        {
-            return _session.Run(inputs, _outputs);
-        }
-        catch (Exception ex) when (ex is ArgumentException or OrtException)
-        {
-            string message = ex is OrtException oe ? oe.OrtMessage : ex.Message;
-            throw new InvalidDataException($"calibration sample {index}: {message}", ex);
-        }
+        return _runner.Run(inputs, _outputs, $"calibration sample {index}");
     }
 
     /// <summary>Releases the session.</summary>
-    public void Dispose() => _session.Dispose();
+    public void Dispose() => _runner.Dispose();
 }

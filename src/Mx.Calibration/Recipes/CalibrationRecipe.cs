@@ -10,7 +10,7 @@ namespace Mx.Calibration.Recipes;
 /// <param name="Settings">Format, block size, scale mode, rounding; null leaves it in float32.</param>
 /// <param name="Bits">Average stored bits per original element.</param>
 /// <param name="TensorSqnrDb">The weight's own SQNR in this format (null when not measured or float32).</param>
-/// <param name="OutputError">The output error when only this weight is quantized (null when not measured).</param>
+/// <param name="OutputError">The predicted output error when only this weight is quantized this way: its layer-local error times its measured sensitivity (null when not calibrated).</param>
 /// <param name="Ocs">The outlier channel split applied before quantizing; null for none.</param>
 /// <param name="OcsVia">How the activation columns were duplicated (<c>gather</c>, <c>producer:NAME</c>).</param>
 /// <param name="OutlierBlocksBefore">Blocks whose scale an outlier sets, before the split.</param>
@@ -32,7 +32,33 @@ public sealed record RecipeTensor(string Name, string Op, TensorSettings? Settin
 
     /// <summary>The activation the op reads: statistics and, when activation formats were selected, its format.</summary>
     public RecipeActivation? Activation { get; init; }
+
+    /// <summary>The layer's own NSR in this format: Σ‖x·(W − Q)‖² / Σ‖x·W‖² over the calibration rows (null for float32 or when not measured).</summary>
+    public double? LocalNsr { get; init; }
+
+    /// <summary>The measured sensitivity: output objective (KL or NSR) per unit of layer-local error (null when not measured).</summary>
+    public double? Sensitivity { get; init; }
+
+    /// <summary>How the layer-local error was computed (<c>gram</c>, <c>reservoir</c>, <c>lookup</c>, <c>weight-only</c>, per use).</summary>
+    public string? Method { get; init; }
 }
+
+/// <summary>A uniform configuration: every calibrated weight (or activation) in one format.</summary>
+/// <param name="Format">The format name.</param>
+/// <param name="Bits">Average bits per element.</param>
+/// <param name="Predicted">The predicted objective.</param>
+/// <param name="Measured">The measured output error, or null when this configuration was not run.</param>
+public sealed record RecipeUniform(string Format, double Bits, double? Predicted, OutputError? Measured);
+
+/// <summary>What the calibration run cost.</summary>
+/// <param name="Seconds">Wall time of the whole run.</param>
+/// <param name="CaptureSeconds">Wall time of the capture pass.</param>
+/// <param name="CapturePasses">Passes over the samples the capture made (chunks).</param>
+/// <param name="SpilledBytes">Statistics spilled to disk.</param>
+/// <param name="SensitivityRuns">Whole-model sensitivity runs (weights and activations).</param>
+/// <param name="VerificationRuns">Whole-model verification runs (weights and activations).</param>
+/// <param name="PeakRssBytes">Peak resident set of the process at the end (−1 where unknown).</param>
+public sealed record RecipeCost(double Seconds, double CaptureSeconds, int CapturePasses, long SpilledBytes, int SensitivityRuns, int VerificationRuns, long PeakRssBytes);
 
 /// <summary>The activation input of a weight's op, as calibrated.</summary>
 /// <param name="Value">The activation's value name in the original model.</param>
@@ -90,8 +116,26 @@ public sealed record CalibrationRecipe
     public required OutputError Measured { get; init; }
     /// <summary>Per weight.</summary>
     public required IReadOnlyList<RecipeTensor> Tensors { get; init; }
-    /// <summary>Uniform configurations measured in the same run: format name → (bits, error).</summary>
-    public IReadOnlyList<(string Format, double Bits, OutputError Error)> Uniform { get; init; } = [];
+    /// <summary>Uniform configurations: bits, predicted error, and measured error where the verification ran them.</summary>
+    public IReadOnlyList<RecipeUniform> Uniform { get; init; } = [];
+
+    /// <summary>The plans the verification ran: predicted against measured.</summary>
+    public IReadOnlyList<Selection.VerifiedPlan> Verification { get; init; } = [];
+
+    /// <summary>The predicted objective of the chosen weights.</summary>
+    public double? Predicted { get; init; }
+
+    /// <summary>Weights the user's options left out (float32; <c>mx quantize --recipe</c> leaves them alone).</summary>
+    public IReadOnlyList<ExcludedWeight> Excluded { get; init; } = [];
+
+    /// <summary>Identifies the model and the options the recipe was made for (<c>mx quantize --auto --recipe</c> reuses a recipe only when it matches).</summary>
+    public string? Fingerprint { get; init; }
+
+    /// <summary>The seed of the run.</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>What the run cost (null for a recipe written by hand or by an older build).</summary>
+    public RecipeCost? Cost { get; init; }
     /// <summary>Notes from the search.</summary>
     public IReadOnlyList<string> Log { get; init; } = [];
 
@@ -116,8 +160,11 @@ public sealed record CalibrationRecipe
     /// <summary>The output error with the chosen weights and activations quantized together.</summary>
     public OutputError? ActMeasured { get; init; }
 
-    /// <summary>Uniform activation formats (with the chosen weights) measured in the same run.</summary>
-    public IReadOnlyList<(string Format, double Bits, OutputError Error)> ActUniform { get; init; } = [];
+    /// <summary>Uniform activation formats (with the chosen weights): predicted, and measured where run.</summary>
+    public IReadOnlyList<RecipeUniform> ActUniform { get; init; } = [];
+
+    /// <summary>The activation plans the verification ran.</summary>
+    public IReadOnlyList<Selection.VerifiedPlan> ActVerification { get; init; } = [];
 
     /// <summary>Weights of supported ops that were not calibrated, with the reason (they follow the quantizer's own options).</summary>
     public IReadOnlyList<(string Name, string Op, string Reason)> Skipped { get; init; } = [];

@@ -41,7 +41,9 @@ public static class RecipeApplier
                 throw new InvalidDataException($"recipe tensor '{t.Name}': cannot apply its channel split: {ex.Message}", ex);
             }
         }
-        return plan.WithOverrides(recipe.Tensors.Select(t => new KeyValuePair<string, TensorSettings?>(t.Name, WithActivation(t))));
+        // Excluded weights stay float32, as the calibration left them.
+        return plan.WithOverrides(recipe.Tensors.Select(t => new KeyValuePair<string, TensorSettings?>(t.Name, WithActivation(t)))
+            .Concat(recipe.Excluded.Select(e => new KeyValuePair<string, TensorSettings?>(e.Name, null))));
     }
 
     // The weight's settings with the recipe's activation format (float32 weights leave their op, and its activation, alone).

@@ -26,7 +26,17 @@ public static class RecipeJson
             ["ocs_ratio"] = r.OcsRatio,
             ["average_bits"] = r.AverageBits,
             ["measured"] = Error(r.Measured),
-            ["uniform"] = new JsonArray(r.Uniform.Select(u => (JsonNode?)new JsonObject { ["format"] = u.Format, ["bits"] = u.Bits, ["error"] = Error(u.Error) }).ToArray()),
+            ["predicted"] = r.Predicted is double p ? Finite(p) : null,
+            ["uniform"] = Uniform(r.Uniform),
+            ["verification"] = Verification(r.Verification),
+            ["excluded"] = new JsonArray(r.Excluded.Select(x => (JsonNode?)new JsonObject { ["name"] = x.Name, ["op"] = x.Op, ["reason"] = x.Reason }).ToArray()),
+            ["fingerprint"] = r.Fingerprint,
+            ["seed"] = r.Seed,
+            ["cost"] = r.Cost is { } c ? new JsonObject
+            {
+                ["seconds"] = c.Seconds, ["capture_seconds"] = c.CaptureSeconds, ["capture_passes"] = c.CapturePasses, ["spilled_bytes"] = c.SpilledBytes,
+                ["sensitivity_runs"] = c.SensitivityRuns, ["verification_runs"] = c.VerificationRuns, ["peak_rss_bytes"] = c.PeakRssBytes,
+            } : null,
             ["ocs_mode"] = r.OcsMode,
             ["act_ocs_ratio"] = r.ActOcsRatio,
             ["activations"] = r.ActBudget is null ? null : new JsonObject
@@ -36,7 +46,8 @@ public static class RecipeJson
                 ["candidates"] = new JsonArray(r.ActCandidates.Select(c => (JsonNode?)c).ToArray()),
                 ["average_bits"] = r.ActAverageBits,
                 ["measured"] = r.ActMeasured is { } am ? Error(am) : null,
-                ["uniform"] = new JsonArray(r.ActUniform.Select(u => (JsonNode?)new JsonObject { ["format"] = u.Format, ["bits"] = u.Bits, ["error"] = Error(u.Error) }).ToArray()),
+                ["uniform"] = Uniform(r.ActUniform),
+                ["verification"] = Verification(r.ActVerification),
             },
             ["tensors"] = new JsonArray(r.Tensors.Select(t => (JsonNode?)Tensor(t)).ToArray()),
             ["skipped"] = new JsonArray(r.Skipped.Select(x => (JsonNode?)new JsonObject { ["name"] = x.Name, ["op"] = x.Op, ["reason"] = x.Reason }).ToArray()),
@@ -97,9 +108,34 @@ public static class RecipeJson
             ActAverageBits = root["activations"]?["average_bits"]?.GetValue<double>(),
             ActMeasured = root["activations"]?["measured"] is JsonObject am ? ParseError(am) : null,
             ActCandidates = root["activations"]?["candidates"]?.AsArray().Select(c => c!.GetValue<string>()).ToList() ?? [],
+            Uniform = ParseUniform(root["uniform"]),
+            ActUniform = ParseUniform(root["activations"]?["uniform"]),
+            Verification = ParseVerification(root["verification"]),
+            ActVerification = ParseVerification(root["activations"]?["verification"]),
+            Predicted = root["predicted"]?.GetValue<double>(),
+            Excluded = root["excluded"]?.AsArray().Select(x => new ExcludedWeight(x!["name"]!.GetValue<string>(), x["op"]?.GetValue<string>() ?? "", x["reason"]?.GetValue<string>() ?? "")).ToList() ?? [],
+            Fingerprint = root["fingerprint"]?.GetValue<string>(),
+            Seed = root["seed"]?.GetValue<int>(),
             Skipped = root["skipped"]?.AsArray().Select(x => (x!["name"]!.GetValue<string>(), x["op"]?.GetValue<string>() ?? "", x["reason"]?.GetValue<string>() ?? "")).ToList() ?? [],
         };
     }
+
+    private static JsonArray Uniform(IEnumerable<RecipeUniform> list) => new(list.Select(u => (JsonNode?)new JsonObject
+    {
+        ["format"] = u.Format, ["bits"] = u.Bits, ["predicted"] = u.Predicted is double p ? Finite(p) : null, ["error"] = u.Measured is { } e ? Error(e) : null,
+    }).ToArray());
+
+    private static List<RecipeUniform> ParseUniform(JsonNode? node) => node?.AsArray().Select(x => new RecipeUniform(x!["format"]!.GetValue<string>(), x["bits"]?.GetValue<double>() ?? 0,
+        x["predicted"]?.GetValue<double>(), x["error"] is JsonObject e ? ParseError(e) : null)).ToList() ?? [];
+
+    private static JsonArray Verification(IEnumerable<Selection.VerifiedPlan> list) => new(list.Select(v => (JsonNode?)new JsonObject
+    {
+        ["plan"] = v.Label, ["bits"] = v.AverageBits, ["predicted"] = Finite(v.Predicted), ["measured"] = Error(v.Measured), ["taken"] = v.Taken, ["note"] = v.Note,
+    }).ToArray());
+
+    private static List<Selection.VerifiedPlan> ParseVerification(JsonNode? node) => node?.AsArray().Select(x => new Selection.VerifiedPlan(x!["plan"]!.GetValue<string>(),
+        x["bits"]?.GetValue<double>() ?? 0, x["predicted"]?.GetValue<double>() ?? double.NaN, x["measured"] is JsonObject m ? ParseError(m) : OutputError.Zero,
+        x["taken"]?.GetValue<bool>() ?? false, x["note"]?.GetValue<string>() ?? "")).ToList() ?? [];
 
     private static JsonNode Req(JsonObject o, string name) => o[name] ?? throw new InvalidOperationException($"missing field '{name}'");
 
@@ -127,6 +163,9 @@ public static class RecipeJson
             ["bits"] = t.Bits,
             ["tensor_sqnr_db"] = t.TensorSqnrDb is double s ? Finite(s) : null,
             ["output_error"] = t.OutputError is { } e ? Error(e) : null,
+            ["local_nsr"] = t.LocalNsr is double l ? Finite(l) : null,
+            ["sensitivity"] = t.Sensitivity is double sv ? Finite(sv) : null,
+            ["method"] = t.Method,
         };
         if (t.Ocs != null)
         {
@@ -225,6 +264,9 @@ public static class RecipeJson
             OcsMode = mode,
             OcsReference = reference,
             Activation = activation,
+            LocalNsr = o["local_nsr"]?.GetValue<double>(),
+            Sensitivity = o["sensitivity"]?.GetValue<double>(),
+            Method = o["method"]?.GetValue<string>(),
         };
     }
 }

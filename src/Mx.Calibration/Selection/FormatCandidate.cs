@@ -7,8 +7,8 @@ namespace Mx.Calibration.Selection;
 /// <param name="Settings">The quantization settings; null leaves the tensor in float32.</param>
 public sealed record FormatCandidate(TensorSettings? Settings)
 {
-    /// <summary>The recipe and CLI spelling: the format's name, or <c>fp32</c>.</summary>
-    public string Name => Settings?.Format.Name ?? Fp32Name;
+    /// <summary>The CLI spelling: the format's name (with <c>:scale</c> when the scale mode is not floor), or <c>fp32</c>.</summary>
+    public string Name => Settings is null ? Fp32Name : Settings.ScaleMode == MxScaleMode.Floor ? Settings.Format.Name : $"{Settings.Format.Name}:{Settings.ScaleText}";
 
     /// <summary>The name of the float32 choice.</summary>
     public const string Fp32Name = "fp32";
@@ -18,7 +18,8 @@ public sealed record FormatCandidate(TensorSettings? Settings)
 
     /// <summary>
     /// Parses a comma-separated list of format names (and <c>fp32</c>); each format uses its default block size,
-    /// floor scales and round-half-even, unless <paramref name="scale"/> / <paramref name="blockSize"/> say otherwise.
+    /// floor scales and round-half-even, unless <paramref name="scale"/> / <paramref name="blockSize"/> say otherwise,
+    /// or the name carries its scale mode (<c>mxfp4_e2m1:mse</c>).
     /// </summary>
     /// <exception cref="ArgumentException">An unknown name, or an empty list.</exception>
     public static IReadOnlyList<FormatCandidate> Parse(string list, MxScaleMode scale = MxScaleMode.Floor, int? blockSize = null)
@@ -32,11 +33,22 @@ public sealed record FormatCandidate(TensorSettings? Settings)
                 result.Add(new FormatCandidate((TensorSettings?)null));
                 continue;
             }
-            var f = MxFormats.Parse(part);
-            result.Add(new FormatCandidate(new TensorSettings(f, blockSize ?? f.DefaultBlockSize, scale, MxRounding.NearestEven)));
+            int colon = part.IndexOf(':', StringComparison.Ordinal);
+            var f = MxFormats.Parse(colon < 0 ? part : part[..colon]);
+            var mode = colon < 0 ? scale : QuantizationText.ParseScale(part[(colon + 1)..]);
+            result.Add(new FormatCandidate(new TensorSettings(f, blockSize ?? f.DefaultBlockSize, mode, MxRounding.NearestEven)));
         }
         if (result.Count == 0) throw new ArgumentException("the candidate list is empty");
         return result.DistinctBy(c => c.Name).ToList();
+    }
+
+    /// <summary>Each quantizing candidate in every one of <paramref name="scales"/> (fp32 once), in candidate order.</summary>
+    public static IReadOnlyList<FormatCandidate> WithScales(IReadOnlyList<FormatCandidate> candidates, IReadOnlyList<MxScaleMode> scales)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(scales);
+        return candidates.SelectMany(c => c.Settings is null ? [c] : scales.Select(m => new FormatCandidate(c.Settings with { ScaleMode = m })))
+            .DistinctBy(c => c.Name).ToList();
     }
 
     /// <summary>

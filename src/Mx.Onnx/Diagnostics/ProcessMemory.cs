@@ -1,8 +1,8 @@
 using System.Globalization;
 
-namespace Mx.Bench;
+namespace Mx.Onnx.Diagnostics;
 
-/// <summary>This process's memory as Linux reports it in <c>/proc/self/status</c> (the benchmarks' RSS figures).</summary>
+/// <summary>This process's memory as Linux reports it in <c>/proc/self/status</c> (the RSS figures of benchmarks and calibration reports).</summary>
 public static class ProcessMemory
 {
     private const string Status = "/proc/self/status";
@@ -12,6 +12,23 @@ public static class ProcessMemory
 
     /// <summary>Peak resident set size so far (VmHWM), in bytes; −1 where /proc is unavailable.</summary>
     public static long PeakResidentBytes() => Field("VmHWM");
+
+    /// <summary>
+    /// Resets the peak (VmHWM) to the current resident set, so a later <see cref="PeakResidentBytes"/> measures one
+    /// stage alone (Linux: writing 5 to <c>/proc/self/clear_refs</c>). Returns false where that is not possible.
+    /// </summary>
+    public static bool ResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return false;
+        }
+    }
 
     private static long Field(string name)
     {

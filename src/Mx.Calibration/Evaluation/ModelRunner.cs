@@ -1,0 +1,132 @@
+using Google.Protobuf;
+using Mx.Onnx;
+using Mx.Onnx.ExternalData;
+using Mx.Onnx.Proto;
+using Mx.Onnx.Tensors;
+using Mx.Runtime;
+using Mx.Runtime.Ops;
+using Mx.Runtime.Ort;
+
+namespace Mx.Calibration.Evaluation;
+
+/// <summary>An input or output of a <see cref="ModelRunner"/>: its name and element type.</summary>
+internal sealed record RunnerValue(string Name, TensorElementType ElementType, bool IsTensor);
+
+/// <summary>
+/// The one seam between calibration and ONNX Runtime: loads an edited copy of a model (extra outputs, weights made
+/// inputs, gates) and runs it, handing tensors back by name. Every ORT session of Mx.Calibration is created here, so
+/// moving to another binding (Microsoft.ML.OnnxRuntime's InferenceSession) changes this file only.
+/// </summary>
+/// <remarks>
+/// The model is written to a temporary folder and loaded by path, never as one byte array, so a model whose weights
+/// live in external data files is not read into memory by us (those files are linked into the folder under the
+/// locations the model names; ORT reads them itself). A model without external data is written whole. The folder is
+/// deleted when the runner is disposed. MX ops (domain mx.onnx) are registered. Run may be called from several threads.
+/// </remarks>
+internal sealed class ModelRunner : IDisposable
+{
+    private readonly OrtSession _session;
+    private readonly string _folder;
+
+    private ModelRunner(OrtSession session, string folder, string source)
+    {
+        _session = session;
+        _folder = folder;
+        Source = source;
+        Inputs = session.Inputs.Select(i => new RunnerValue(i.Name, i.ElementType, i.IsTensor)).ToArray();
+        Outputs = session.Outputs.Select(o => new RunnerValue(o.Name, o.ElementType, o.IsTensor)).ToArray();
+    }
+
+    /// <summary>The model's name in messages.</summary>
+    public string Source { get; }
+
+    /// <summary>The inputs every run must feed.</summary>
+    public IReadOnlyList<RunnerValue> Inputs { get; }
+
+    /// <summary>The outputs.</summary>
+    public IReadOnlyList<RunnerValue> Outputs { get; }
+
+    /// <summary>
+    /// Loads <paramref name="proto"/> (an edited copy of <paramref name="model"/>'s proto; not modified), whose
+    /// external tensors resolve against <paramref name="model"/>'s data folder.
+    /// </summary>
+    /// <exception cref="InvalidDataException">ORT cannot load the model; the message says what was loaded (<paramref name="what"/>) and ORT's reason.</exception>
+    public static ModelRunner Load(OnnxModel model, ModelProto proto, string what)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(proto);
+        string folder = Directory.CreateTempSubdirectory("mx-calib-model-").FullName;
+        try
+        {
+            LinkExternalData(model, proto, folder);
+            string path = Path.Combine(folder, "model.onnx");
+            using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+                proto.WriteTo(f);
+            var options = new OrtSessionOptions();
+            MxOps.Register(options);
+            OrtSession session;
+            try
+            {
+                session = OrtSession.FromFile(path, options);
+            }
+            catch (OrtException ex)
+            {
+                throw new InvalidDataException($"{model.Source}: ONNX Runtime cannot load {what}: {ex.OrtMessage}", ex);
+            }
+            // ORT has read the graph; the data files stay linked for any lazily read initializer until disposal.
+            File.Delete(path);
+            return new ModelRunner(session, folder, model.Source);
+        }
+        catch
+        {
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
+    }
+
+    // Each external data file the proto names is linked (symbolic link) into the folder under the same relative location.
+    private static void LinkExternalData(OnnxModel model, ModelProto proto, string folder)
+    {
+        var locations = ModelWalker.AllTensors(proto).Where(ExternalDataReference.IsExternal)
+            .Select(t => ExternalDataReference.Parse(t, model.Source).Location).Distinct(StringComparer.Ordinal).ToList();
+        if (locations.Count == 0) return;
+        string source = model.ExternalData.Folder ?? throw new InvalidDataException($"{model.Source}: the model has external data but no folder to find it in");
+        foreach (string location in locations)
+        {
+            string target = Path.GetFullPath(Path.Combine(source, location));
+            string link = Path.GetFullPath(Path.Combine(folder, location));
+            if (!link.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                throw new InvalidDataException($"{model.Source}: external data location '{location}' leaves the model's folder");
+            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
+            File.CreateSymbolicLink(link, target);
+        }
+    }
+
+    /// <summary>Runs the model on <paramref name="feed"/> (every input, by name) and returns <paramref name="outputs"/> in that order.</summary>
+    /// <exception cref="InvalidDataException">ORT fails, or an input is missing or does not fit; the message starts with <paramref name="what"/>.</exception>
+    public HostTensor[] Run(IReadOnlyDictionary<string, HostTensor> feed, IReadOnlyList<string> outputs, string what)
+    {
+        try
+        {
+            return _session.Run(feed, outputs);
+        }
+        catch (Exception ex) when (ex is ArgumentException or OrtException)
+        {
+            throw new InvalidDataException($"{what}: {(ex is OrtException oe ? oe.OrtMessage : ex.Message)}", ex);
+        }
+    }
+
+    /// <summary>Releases the session and deletes the temporary folder.</summary>
+    public void Dispose()
+    {
+        _session.Dispose();
+        try
+        {
+            Directory.Delete(_folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A temporary folder left behind is harmless.
+        }
+    }
+}
