@@ -18,10 +18,10 @@ internal sealed record RunnerValue(string Name, TensorElementType ElementType, b
 /// moving to another binding (Microsoft.ML.OnnxRuntime's InferenceSession) changes this file only.
 /// </summary>
 /// <remarks>
-/// The model is written to a temporary folder and loaded by path, never as one byte array, so a model whose weights
-/// live in external data files is not read into memory by us (those files are linked into the folder under the
-/// locations the model names; ORT reads them itself). A model without external data is written whole. The folder is
-/// deleted when the runner is disposed. MX ops (domain mx.onnx) are registered. Run may be called from several threads.
+/// A model whose weights live in external data files is handed to ORT as its graph alone (the tensors keep their
+/// external references) with ORT's folder option pointing at the data files, so we never read the weights for it; a
+/// model with inline weights is written to a temporary file and loaded by path, so no second copy passes through
+/// managed memory. MX ops (domain mx.onnx) are registered. Run may be called from several threads.
 /// </remarks>
 internal sealed class ModelRunner : IDisposable
 {
@@ -55,26 +55,36 @@ internal sealed class ModelRunner : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(proto);
+        var options = new OrtSessionOptions();
+        MxOps.Register(options);
+        bool external = ModelWalker.AllTensors(proto).Any(ExternalDataReference.IsExternal);
         string folder = Directory.CreateTempSubdirectory("mx-calib-model-").FullName;
         try
         {
-            LinkExternalData(model, proto, folder);
-            string path = Path.Combine(folder, "model.onnx");
-            using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-                proto.WriteTo(f);
-            var options = new OrtSessionOptions();
-            MxOps.Register(options);
             OrtSession session;
             try
             {
-                session = OrtSession.FromFile(path, options);
+                if (external)
+                {
+                    // The graph alone (small: the weights stay in their files), with ORT told where the data files are.
+                    options.ConfigEntries[ExternalFolderKey] = model.ExternalData.Folder
+                        ?? throw new InvalidDataException($"{model.Source}: the model has external data but no folder to find it in");
+                    session = OrtSession.FromBytes(proto.ToByteArray(), options);
+                }
+                else
+                {
+                    // Inline weights: written to a file and loaded by path, so no second copy passes through our memory.
+                    string path = Path.Combine(folder, "model.onnx");
+                    using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+                        proto.WriteTo(f);
+                    session = OrtSession.FromFile(path, options);
+                    File.Delete(path);
+                }
             }
             catch (OrtException ex)
             {
                 throw new InvalidDataException($"{model.Source}: ONNX Runtime cannot load {what}: {ex.OrtMessage}", ex);
             }
-            // ORT has read the graph; the data files stay linked for any lazily read initializer until disposal.
-            File.Delete(path);
             return new ModelRunner(session, folder, model.Source);
         }
         catch
@@ -84,23 +94,8 @@ internal sealed class ModelRunner : IDisposable
         }
     }
 
-    // Each external data file the proto names is linked (symbolic link) into the folder under the same relative location.
-    private static void LinkExternalData(OnnxModel model, ModelProto proto, string folder)
-    {
-        var locations = ModelWalker.AllTensors(proto).Where(ExternalDataReference.IsExternal)
-            .Select(t => ExternalDataReference.Parse(t, model.Source).Location).Distinct(StringComparer.Ordinal).ToList();
-        if (locations.Count == 0) return;
-        string source = model.ExternalData.Folder ?? throw new InvalidDataException($"{model.Source}: the model has external data but no folder to find it in");
-        foreach (string location in locations)
-        {
-            string target = Path.GetFullPath(Path.Combine(source, location));
-            string link = Path.GetFullPath(Path.Combine(folder, location));
-            if (!link.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                throw new InvalidDataException($"{model.Source}: external data location '{location}' leaves the model's folder");
-            Directory.CreateDirectory(Path.GetDirectoryName(link)!);
-            File.CreateSymbolicLink(link, target);
-        }
-    }
+    // ORT's session option naming the folder external data is read from when a model is loaded from memory.
+    private const string ExternalFolderKey = "session.model_external_initializers_file_folder_path";
 
     /// <summary>Runs the model on <paramref name="feed"/> (every input, by name) and returns <paramref name="outputs"/> in that order.</summary>
     /// <exception cref="InvalidDataException">ORT fails, or an input is missing or does not fit; the message starts with <paramref name="what"/>.</exception>

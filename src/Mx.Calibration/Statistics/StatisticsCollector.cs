@@ -3,8 +3,7 @@ using Mx.Onnx;
 using Mx.Onnx.Proto;
 using Mx.Onnx.Quantization;
 using Mx.Runtime;
-using Mx.Runtime.Ops;
-using Mx.Runtime.Ort;
+using Mx.Calibration.Evaluation;
 
 namespace Mx.Calibration.Statistics;
 
@@ -23,50 +22,16 @@ public static class StatisticsCollector
         ArgumentNullException.ThrowIfNull(reader);
         ArgumentNullException.ThrowIfNull(sites);
         options ??= new StatisticsOptions();
-        using var copy = OnnxModel.FromBytes(model.ToBytes(), sourceName: model.Source);
-        var graph = copy.Proto.Graph;
-        var inputs = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
-        var outputs = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (string name in sites.Select(s => s.Activation).Distinct())
+        var inputs = model.Proto.Graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var requested = sites.Select(s => s.Activation).Where(a => !inputs.Contains(a)).Distinct().ToArray();
+        using var session = ModelRunner.Load(model, Capture.CapturePass.WithOutputs(model.Proto, requested), "the model with its activations as outputs");
         {
-            if (inputs.Contains(name) || outputs.Contains(name)) continue;
-            graph.Output.Add(new ValueInfoProto
-            {
-                Name = name,
-                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorElementType.Float } },
-            });
-            outputs.Add(name);
-        }
-        var sessionOptions = new OrtSessionOptions();
-        MxOps.Register(sessionOptions);
-        OrtSession session;
-        try
-        {
-            session = OrtSession.FromBytes(copy.ToBytes(), sessionOptions);
-        }
-        catch (OrtException ex)
-        {
-            throw new InvalidDataException($"{model.Source}: ONNX Runtime cannot load the model with its activations as outputs: {ex.OrtMessage}", ex);
-        }
-        using (session)
-        {
-            var requested = sites.Select(s => s.Activation).Where(a => !inputs.Contains(a)).Distinct().ToArray();
             var activations = new Dictionary<string, TensorStatistics>(StringComparer.Ordinal);
             int count = 0;
             while (reader.GetNext() is { } sample)
             {
-                var feed = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
-                foreach (var i in session.Inputs)
-                    feed[i.Name] = sample.TryGetValue(i.Name, out var t) ? t : throw new InvalidDataException($"calibration sample {count}: no tensor for model input {i}");
-                HostTensor[] values;
-                try
-                {
-                    values = requested.Length == 0 ? [] : session.Run(feed, requested);
-                }
-                catch (Exception ex) when (ex is ArgumentException or OrtException)
-                {
-                    throw new InvalidDataException($"calibration sample {count}: {(ex is OrtException oe ? oe.OrtMessage : ex.Message)}", ex);
-                }
+                var feed = Capture.CapturePass.Feed(session, sample, count);
+                HostTensor[] values = requested.Length == 0 ? [] : session.Run(feed, requested, $"calibration sample {count}");
                 var byName = requested.Zip(values).ToDictionary(p => p.First, p => p.Second, StringComparer.Ordinal);
                 foreach (var site in sites)
                 {
