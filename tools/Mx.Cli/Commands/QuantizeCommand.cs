@@ -6,7 +6,6 @@ using Mx.Onnx;
 using Mx.Onnx.Quantization;
 using Mx.Onnx.Reports;
 using Mx.Runtime.Formats;
-using Spectre.Console;
 
 namespace Mx.Cli.Commands;
 
@@ -30,7 +29,7 @@ public static class QuantizeCommand
         var actFormat = new Option<string>("--act-format") { Description = "Quantize the activations of quantized ops too (none or an MX format)", DefaultValueFactory = _ => "none" };
         var emit = new Option<string>("--emit") { Description = "packed (mx.onnx ops), qdq (standard DequantizeLinear) or fake (dequantized float32)", DefaultValueFactory = _ => "packed" };
         emit.AcceptOnlyFromAmong("packed", "qdq", "fake");
-        var ops = new Option<string>("--ops") { Description = "Operators whose weights are quantized", DefaultValueFactory = _ => string.Join(",", QuantizationOptions.SupportedOps) };
+        var ops = new Option<string>("--ops", "--op-types-to-quantize") { Description = "Operators whose weights are quantized", DefaultValueFactory = _ => string.Join(",", QuantizationOptions.SupportedOps) };
         var exclude = new Option<string[]>("--exclude") { Description = "Leave weights whose name matches this regular expression (repeatable)", AllowMultipleArgumentsPerToken = false };
         var minElements = new Option<long>("--min-elements") { Description = "Leave weights with fewer elements", DefaultValueFactory = _ => 1024 };
         var report = new Option<string?>("--report") { Description = "Write a quantization report to this path (.md, .json or .html)" };
@@ -38,7 +37,7 @@ public static class QuantizeCommand
         var force = new Option<bool>("--force") { Description = "Quantize a model that already holds quantization ops" };
         var threshold = new Option<long?>("--external-data-threshold") { Description = "Tensors above this many bytes go to OUT.onnx.data (default: where they were; 1 KiB if the model would pass 2 GiB)" };
         // Per-tensor formats: from a recipe file (mx calibrate), or chosen here from calibration data (--auto).
-        var recipeFile = new Option<string?>("--recipe") { Description = "Apply a calibration recipe (from mx calibrate): per-weight formats and channel splits" };
+        var recipeFile = new Option<string?>("--recipe") { Description = "Apply a calibration recipe (from mx calibrate): per-weight formats and channel splits. With --auto: reuse it when it was made for this model and these options, else calibrate and write it there" };
         var auto = new Option<bool>("--auto") { Description = "Calibrate first (--calib with --max-bits or --min-sqnr) and apply the resulting recipe" };
         var calibration = new CalibrateCommand.Shared();
         var command = new Command("quantize", "Rewrite an ONNX model's weights to an MX format (packed, standard QDQ or fake-quant).")
@@ -77,10 +76,9 @@ public static class QuantizeCommand
 
             var plan = new QuantizationPlan(options);
             using var model = OnnxModel.Load(inPath);
-            if (ctx.Get(recipeFile) != null && ctx.Get(auto)) throw new CliException("--recipe and --auto cannot be combined", 2);
-            if (!ctx.Get(auto) && (ctx.Get(calibration.MaxBits) != null || ctx.Get(calibration.MinSqnr) != null || ctx.Get(calibration.ActMaxBits) != null))
-                throw new CliException("--max-bits, --min-sqnr and --act-max-bits need --auto", 2);
-            var recipe = ctx.Get(auto) ? calibration.Run(ctx, model, inPath, options.MinElements, "--auto", options.Ops)
+            if (!ctx.Get(auto) && calibration.HasBudget(ctx))
+                throw new CliException("--max-bits, --max-size, --min-sqnr and --act-max-bits need --auto", 2);
+            var recipe = ctx.Get(auto) ? AutoRecipe(ctx, calibration, model, inPath, options, ctx.Get(recipeFile))
                 : ctx.Get(recipeFile) is { } recipePath ? RecipeJson.Load(recipePath) : null;
             if (recipe != null) plan = RecipeApplier.Apply(model, recipe, plan);
             long before = new FileInfo(inPath).Length + ExternalBytes(model);
@@ -94,6 +92,28 @@ public static class QuantizeCommand
             return 0;
         });
         return command;
+    }
+
+    // --auto: calibrate, or with --recipe PATH reuse the recipe there when its fingerprint (model bytes, data file
+    // sizes, calibration options) matches; a new recipe is written there.
+    private static CalibrationRecipe AutoRecipe(CliContext ctx, CalibrateCommand.Shared calibration, OnnxModel model, string inPath, QuantizationOptions options, string? recipePath)
+    {
+        var dataFiles = Mx.Onnx.Tensors.ModelWalker.AllTensors(model.Proto).Where(Mx.Onnx.ExternalData.ExternalDataReference.IsExternal)
+            .Select(t => Path.Combine(model.ExternalData.Folder ?? "", Mx.Onnx.ExternalData.ExternalDataReference.Parse(t, inPath).Location)).Distinct(StringComparer.Ordinal);
+        string fingerprint = RecipeFingerprint.Of(inPath, dataFiles, calibration.Describe(ctx, options.MinElements, options.Ops, options.Exclude));
+        if (recipePath != null && File.Exists(recipePath))
+        {
+            var previous = RecipeJson.Load(recipePath);
+            if (previous.Fingerprint == fingerprint)
+            {
+                ctx.Error.WriteLine($"mx: reusing {recipePath} (made for this model and these options); not calibrating again");
+                return previous;
+            }
+            ctx.Error.WriteLine($"mx: {recipePath} was made for another model or other options; calibrating again and replacing it");
+        }
+        var recipe = calibration.Run(ctx, model, inPath, options.MinElements, "--auto", options.Ops, options.Exclude) with { Fingerprint = fingerprint };
+        if (recipePath != null) RecipeJson.Save(recipe, recipePath);
+        return recipe;
     }
 
     /// <summary>The one summary line: sizes, ratio, tensors quantized and skipped, and model-wide notes.</summary>
@@ -112,25 +132,8 @@ public static class QuantizeCommand
     private static void WriteReport(string original, string output, string reportPath, string? dataDir) =>
         QuantizationReportWriter.Write(QuantizationReport.Create(original, output, dataDir), reportPath);
 
-    private static QuantizationResult WithProgress(CliContext ctx, Func<IProgress<QuantizationProgress>?, QuantizationResult> run)
-    {
-        // A bar only for a person watching a terminal; redirected output gets the summary line alone.
-        bool terminal = ReferenceEquals(ctx.Out, Console.Out) && !Console.IsOutputRedirected && !Console.IsErrorRedirected;
-        if (!terminal) return run(null);
-        QuantizationResult? result = null;
-        AnsiConsole.Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(p =>
-            {
-                var task = p.AddTask("quantizing", maxValue: 1);
-                result = run(new SyncProgress(q =>
-                {
-                    task.MaxValue = Math.Max(1, q.BytesTotal);
-                    task.Value = q.BytesDone;
-                    task.Description = $"{q.Done}/{q.Total} {Markup.Escape(q.Tensor)}";
-                }));
-            });
-        return result!;
-    }
+    private static QuantizationResult WithProgress(CliContext ctx, Func<IProgress<QuantizationProgress>?, QuantizationResult> run) =>
+        TerminalProgress.Run(ctx, report => run(report is null ? null : new SyncProgress(q => report("quantizing", q.BytesDone, q.BytesTotal, $"{q.Done}/{q.Total} {q.Tensor}"))));
 
     /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>
     private sealed class SyncProgress(Action<QuantizationProgress> report) : IProgress<QuantizationProgress>
@@ -155,7 +158,7 @@ public static class QuantizeCommand
         return set;
     }
 
-    private static Regex ParseRegex(string pattern)
+    internal static Regex ParseRegex(string pattern)
     {
         try
         {
