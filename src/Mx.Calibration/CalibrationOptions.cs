@@ -72,11 +72,14 @@ public sealed record CalibrationOptions
     /// <summary>Seed of every random choice (row subsets, reservoirs): a run is reproducible for a given seed. Overrides the seeds of <see cref="Capture"/> and <see cref="Statistics"/>.</summary>
     public int? Seed { get; init; }
 
-    /// <summary>Most whole-model sensitivity runs (one per weight up to this; beyond it, contiguous groups of weights share one). Default 128.</summary>
-    public int MaxSensitivityRuns { get; init; } = 128;
+    /// <summary>
+    /// Most whole-model sensitivity runs (one per weight up to this; beyond it, contiguous groups of weights in graph
+    /// order share one). Default 32: with the verification, about 40 whole-model runs however large the model.
+    /// </summary>
+    public int MaxSensitivityRuns { get; init; } = 32;
 
-    /// <summary>Samples each sensitivity run uses (the first ones; null: all). Verification always runs every sample.</summary>
-    public int? SensitivitySamples { get; init; }
+    /// <summary>Samples each sensitivity run uses (the first ones; null: all). Default 8. Verification always runs every sample.</summary>
+    public int? SensitivitySamples { get; init; } = 8;
 
     /// <summary>Above this reduction length a candidate's layer error is computed on the reservoir rows rather than from H. Default 4096.</summary>
     public int MaxGramK { get; init; } = 4096;

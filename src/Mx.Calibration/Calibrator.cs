@@ -57,15 +57,16 @@ public static class Calibrator
         var layerInputs = uses.Values.SelectMany(l => l).Where(u => u.Input != null).Select(u => u.Input!).DistinctBy(i => i.Key).ToList();
         using var capture = CapturePass.Run(model, samples.Samples, layerInputs, sites, captureOptions, statisticsOptions, (i, n) => Progress("capture", i, n));
         log($"capture: {capture.Inputs.Count} layer inputs and {capture.Activations.Count} activations over {capture.Samples} samples in {capture.Passes} pass(es), {F(capture.Seconds)} s" +
-            (capture.SpilledBytes > 0 ? $", {F(capture.SpilledBytes / 1048576.0)} MiB spilled to disk" : ""));
+            (capture.SpilledBytes > 0 ? $", {F(capture.SpilledBytes / 1048576.0)} MiB spilled to disk" : "") + Rss());
 
         using var work = OnnxModel.FromProto(model.Proto.Clone(), model.ExternalData.Folder, model.Source);
         var (ocs, via) = PlanSplits(work, capture, original, sharedNames, selected, options, quantizable, log);
 
         // One decision per weight name, as the quantizer's per-tensor settings address weights.
         var weights = WeightsOf(work, found, selected, options, skipped);
+        var stageClock = Stopwatch.StartNew();
         var errors = WeightErrorTable.Compute(model, work, weights, uses, capture, ocs, options.Candidates, options.MaxGramK, (i, n) => Progress("local errors", i, n));
-        log($"local errors: {weights.Count} weights × {options.Candidates.Count} candidates");
+        log($"local errors: {weights.Count} weights × {options.Candidates.Count} candidates in {F(stageClock.Elapsed.TotalSeconds)} s{Rss()}");
         var swap = BuildSwap(work, weights, samples, skipped, log);
         errors = errors.Where(e => weights.Any(w => w.Name == e.Name)).ToList();
         foreach (var s in skipped) log($"skipped {s.Name}: {s.Reason}");
@@ -88,8 +89,10 @@ public static class Calibrator
             Dictionary<string, float[]> Quantized(IReadOnlyDictionary<string, FormatCandidate> choices) =>
                 swap.Quantized(choices.Select(c => KeyValuePair.Create(c.Key, c.Value.Settings)));
             var coarsest = errors.Select(e => e.Coarsest is { } c ? ((string, FormatCandidate, double)?)(e.Name, c.Candidate, c.Local) : null).ToList();
+            var stage = Stopwatch.StartNew();
             sensitivity = SensitivityRuns.Measure(coarsest, choices => swap.Evaluate(Quantized(choices), sampleCount: options.SensitivitySamples),
                 options.MaxSensitivityRuns, (i, n) => Progress("sensitivity", i, n));
+            log($"sensitivity: {sensitivity.Where(s => s != null).Select(s => s!.Group).Distinct().Count()} runs in {F(stage.Elapsed.TotalSeconds)} s{Rss()}");
             bool kl = budget.MaxBits.HasValue && sensitivity.Any(s => s?.Kl != null);
             var groups = errors.Select((e, i) => new PlanGroup(e.Name, e.OriginalElements, e.Candidates.Select(c =>
                 new PlanItem(c.Candidate, c.Bits, (sensitivity[i]?.Objective(kl) ?? 0) * c.Local, (sensitivity[i]?.Nsr ?? 0) * c.Local)).ToList())).ToList();
@@ -360,4 +363,6 @@ public static class Calibrator
     }
 
     private static string F(double x) => x.ToString("0.###", CultureInfo.InvariantCulture);
+
+    private static string Rss() => $"; RSS {F(ProcessMemory.ResidentBytes() / (double)(1L << 30))} GiB, peak {F(ProcessMemory.PeakResidentBytes() / (double)(1L << 30))} GiB";
 }

@@ -157,9 +157,11 @@ public sealed class WeightSwapModel : IDisposable
         ArgumentNullException.ThrowIfNull(replaced);
         var acc = _outputs.Select(n => new OutputErrorAccumulator(n)).ToArray();
         int count = Math.Clamp(sampleCount ?? _samples.Count, 1, _samples.Count);
+        // The replacement tensors are made once for all samples.
+        var tensors = replaced.Where(r => _inputs.ContainsKey(r.Key)).ToDictionary(r => r.Key, r => HostTensor.FromFloats(r.Value, _inputs[r.Key].Shape), StringComparer.Ordinal);
         for (int s = 0; s < count; s++)
         {
-            var outs = Run(_samples[s], s, replaced, inputs);
+            var outs = Run(_samples[s], s, tensors, inputs);
             for (int o = 0; o < acc.Length; o++) acc[o].Add(_reference[s][o], outs[o]);
         }
         var results = acc.Select(a => a.Result()).ToArray();
@@ -170,13 +172,13 @@ public sealed class WeightSwapModel : IDisposable
         return new OutputError(nsr, kl, top1);
     }
 
-    private HostTensor[] Run(IReadOnlyDictionary<string, HostTensor> sample, int index, IReadOnlyDictionary<string, float[]>? replaced, IReadOnlyDictionary<string, HostTensor>? extra)
+    private HostTensor[] Run(IReadOnlyDictionary<string, HostTensor> sample, int index, IReadOnlyDictionary<string, HostTensor>? replaced, IReadOnlyDictionary<string, HostTensor>? extra)
     {
         var inputs = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
         foreach (var i in _runner.Inputs)
         {
             if (_inputs.TryGetValue(i.Name, out var w))
-                inputs[i.Name] = replaced != null && replaced.TryGetValue(i.Name, out var v) ? HostTensor.FromFloats(v, w.Shape) : w;
+                inputs[i.Name] = replaced != null && replaced.TryGetValue(i.Name, out var v) ? v : w;
             else if (extra != null && extra.TryGetValue(i.Name, out var e))
                 inputs[i.Name] = e;
             else if (_fixed.TryGetValue(i.Name, out var f))

@@ -76,17 +76,21 @@ public static class LayerError
     }
 
     /// <summary>Σ_n ‖δ_n‖² weighted per output: the error when every input row is one-hot (an embedding lookup), each output row weighing <paramref name="weights"/>[n].</summary>
-    public static double Weighted(double[] delta, int k, ReadOnlySpan<double> weights)
+    public static double Weighted(ReadOnlySpan<float> delta, int k, ReadOnlySpan<double> weights)
     {
         if (delta.Length != (long)weights.Length * k) throw new ArgumentException($"Δ has {delta.Length} values for {weights.Length} rows of {k}");
         double e = 0;
         for (int o = 0; o < weights.Length; o++)
-        {
-            if (weights[o] == 0) continue;
-            var d = delta.AsSpan(o * k, k);
-            e += weights[o] * Dot(d, d);
-        }
+            if (weights[o] != 0) e += weights[o] * SumOfSquares(delta.Slice(o * k, k));
         return e;
+    }
+
+    /// <summary>Σ x² in float64.</summary>
+    public static double SumOfSquares(ReadOnlySpan<float> x)
+    {
+        double s = 0;
+        foreach (float v in x) s += (double)v * v;
+        return s;
     }
 
     /// <summary>Dot product of two float64 spans of equal length (Vector256 where available).</summary>

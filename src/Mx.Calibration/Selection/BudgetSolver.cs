@@ -152,5 +152,5 @@ public static class BudgetSolver
     /// <summary>Whether a measured objective is more than <see cref="DisagreementFactor"/>× the predicted one.</summary>
     public static bool Disagrees(double predicted, double measured) => measured > DisagreementFactor * predicted && measured > 1e-12;
 
-    private static string F(double x) => x.ToString("0.####", CultureInfo.InvariantCulture);
+    private static string F(double x) => x.ToString("G4", CultureInfo.InvariantCulture);
 }

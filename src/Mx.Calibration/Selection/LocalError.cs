@@ -56,15 +56,17 @@ public static class LocalError
         var shape = layout.BlockShape;
         if (shape.Count != 2) throw new ArgumentException($"layout {layout} is not 2-D");
         int k = layout.K;
-        double[] d = LayerError.OutputMajor(delta, shape[0], shape[1], layout.Axis);
-        int n = d.Length / k;
         switch (method)
         {
             case LocalErrorMethod.WeightOnly:
-                return LayerError.Dot(d, d);
+                return LayerError.SumOfSquares(delta);
             case LocalErrorMethod.Lookup:
-                return LayerError.Weighted(d, k, s!.Counts);
+                // A Gather table [V, D] is blocked along D (axis 1): its rows are already output-major.
+                if (layout.Axis != 1) throw new ArgumentException($"a lookup table's layout {layout} is not blocked along its rows");
+                return LayerError.Weighted(delta, k, s!.Counts);
         }
+        double[] d = LayerError.OutputMajor(delta, shape[0], shape[1], layout.Axis);
+        int n = d.Length / k;
         var input = s!.Input;
         if (input.K != k) throw new ArgumentException($"layer input '{input.Activation}' has K = {input.K}; the weight layout {layout} has {k}");
         int groups = input.Groups, perGroup = n / groups;

@@ -2,7 +2,7 @@ using Mx.Calibration.Capture;
 using Mx.Calibration.Ocs;
 using Mx.Onnx;
 using Mx.Onnx.Quantization;
-using Mx.Runtime.Formats;
+using Mx.Calibration.Linear;
 
 namespace Mx.Calibration.Selection;
 
@@ -117,7 +117,8 @@ public static class WeightErrorTable
                 foreach (var p in parts) energy += Error(p, p.Original ?? p.Values, ref s);
             }
             var measures = new List<LocalCandidate>();
-            float[] all = parts.Where(p => p.FirstOfConstant || p.Split != null).SelectMany(p => p.Values).ToArray();
+            // The weight's own SQNR counts each constant's values once (its first layout; a split weight as split).
+            double signal = parts.Where(p => p.FirstOfConstant || p.Split != null).Sum(p => LayerError.SumOfSquares(p.Values));
             foreach (var candidate in candidates)
             {
                 if (candidate.Settings is null)
@@ -127,22 +128,28 @@ public static class WeightErrorTable
                     continue;
                 }
                 long bits = parts.Sum(p => candidate.StoredBits(p.Values.LongLength / p.Layout.K, p.Layout.K));
-                double local = 0;
-                var quantized = new List<float>();
+                double local = 0, noise = 0;
                 int s = 0;
                 foreach (var p in parts)
                 {
                     float[] q = FakeQuant.Apply(p.Values, p.Layout, candidate.Settings);
-                    if (p.FirstOfConstant || p.Split != null) quantized.AddRange(q);
+                    if (p.FirstOfConstant || p.Split != null) noise += SquaredDifference(p.Values, q);
                     local += Error(p, p.DeltaOf(q), ref s);
                 }
-                double sqnr = MxErrorMetrics.Compute(all, quantized.ToArray()).SqnrDb;
+                double sqnr = noise == 0 ? double.PositiveInfinity : 10 * Math.Log10(signal / noise);
                 measures.Add(new LocalCandidate(candidate, bits, local, sqnr));
             }
             result.Add(new WeightErrors(name, op, constants[0].Groups[0].Layout, elements, energy, methods, measures));
             progress?.Invoke(w + 1, weights.Count);
         }
         return result;
+    }
+
+    private static double SquaredDifference(float[] a, float[] b)
+    {
+        double e = 0;
+        for (int i = 0; i < a.Length; i++) e += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        return e;
     }
 
     // One packing of a weight (a constant in one layout) and the uses whose inputs weigh its Δ. For a split weight the

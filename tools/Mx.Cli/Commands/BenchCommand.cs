@@ -15,6 +15,63 @@ public static class BenchCommand
         command.Subcommands.Add(CreateGemm());
         command.Subcommands.Add(CreateMemory());
         command.Subcommands.Add(CreateQuantize());
+        command.Subcommands.Add(CreateCalibrate());
+        return command;
+    }
+
+    /// <summary><c>mx bench calibrate [--model scaling|u2netp|ocr|minilm|PATH] [--calib DIR] [--max-bits B] [--samples N] [--json]</c>.</summary>
+    public static Command CreateCalibrate()
+    {
+        var model = new Option<string>("--model") { Description = "scaling (generated transformers at 1×, 4×, 16× the parameters), u2netp or ocr (generated CNNs), minilm (all-MiniLM-L6-v2 from its NuGet package, real text), or an ONNX file with --calib", DefaultValueFactory = _ => "scaling" };
+        var calib = new Option<string?>("--calib") { Description = "Calibration data for an ONNX file (as mx calibrate --calib)" };
+        var maxBits = new Option<double?>("--max-bits") { Description = "The budget (default: 8.25 for u2netp, 4.5 otherwise)" };
+        var samples = new Option<int?>("--samples") { Description = "Calibration samples (default: scaling 8, u2netp 3, ocr 6, minilm 32)" };
+        var json = new Option<bool>("--json") { Description = "Write the figures as JSON" };
+        var command = new Command("calibrate", "Time and peak RSS of mx quantize --auto's calibration: on generated models of growing size (cost per parameter), generated CNNs, MiniLM or a file.")
+            { model, calib, maxBits, samples, json };
+        CliContext.SetAction(command, ctx =>
+        {
+            string which = ctx.Get(model);
+            if (ctx.Get(samples) is < 1) throw new CliException("--samples must be at least 1", 2);
+            Action<string>? log = ctx.Verbose ? line => ctx.Error.WriteLine(line) : null;
+            var rows = new List<CalibrateBenchRow>();
+            string? extra = null;
+            switch (which)
+            {
+                case "scaling":
+                    rows.AddRange(CalibrateBench.Scaling(ctx.Get(maxBits) ?? 4.5, ctx.Get(samples) ?? 8, ctx.Get(json) ? null : line => ctx.Out.WriteLine(line)));
+                    extra = $"time per parameter, largest / smallest model: {rows[^1].NanosecondsPerParameter / rows[0].NanosecondsPerParameter:F2}×";
+                    break;
+                case "u2netp" or "ocr":
+                {
+                    using var m = which == "u2netp" ? CalibrationBenchModels.U2NetP() : CalibrationBenchModels.OcrRecognizer();
+                    rows.Add(CalibrateBench.Run(which, m, CalibrationBenchModels.Samples(m, ctx.Get(samples) ?? (which == "u2netp" ? 3 : 6)),
+                        Mx.Calibration.Selection.Budget.Bits(ctx.Get(maxBits) ?? (which == "u2netp" ? 8.25 : 4.5)), log: log));
+                    break;
+                }
+                case "minilm":
+                    (var row, extra) = Mx.Bench.MiniLm.MiniLmBench.Run(ctx.Get(maxBits) ?? 4.5, ctx.Get(samples) ?? 32, log);
+                    rows.Add(row);
+                    break;
+                default:
+                {
+                    if (!File.Exists(which)) throw new CliException($"--model: '{which}' is not scaling, u2netp, ocr, minilm or an ONNX file", 2);
+                    string dir = ctx.Get(calib) ?? throw new CliException("--model FILE needs --calib DIR", 2);
+                    using var m = Mx.Onnx.OnnxModel.Load(which);
+                    var data = Mx.Calibration.Data.CalibrationSamples.Load(dir, Mx.Calibration.Data.ModelInputs.Of(m), ctx.Get(samples));
+                    rows.Add(CalibrateBench.Run(Path.GetFileName(which), m, data.Samples, Mx.Calibration.Selection.Budget.Bits(ctx.Get(maxBits) ?? 4.5), log: log));
+                    break;
+                }
+            }
+            if (ctx.Get(json))
+            {
+                ctx.Out.WriteLine(JsonSerializer.Serialize(rows.Select(r => r with { Recipe = null! }), new JsonSerializerOptions { WriteIndented = true }));
+                return 0;
+            }
+            if (which != "scaling") foreach (var r in rows) ctx.Out.WriteLine(CalibrateBench.Line(r));
+            if (extra != null) ctx.Out.WriteLine(extra);
+            return 0;
+        });
         return command;
     }
 

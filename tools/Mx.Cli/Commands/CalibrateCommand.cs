@@ -40,8 +40,8 @@ public static class CalibrateCommand
         public Option<bool> Strict { get; } = new("--strict") { Description = "A node name, --exclude pattern or op type that matches nothing is an error (otherwise it is reported)" };
         public Option<int?> Seed { get; } = new("--seed") { Description = "Seed of the row subsets and reservoirs (default 12345): the same seed gives the same recipe" };
         public Option<string> CalibMemory { get; } = new("--calib-memory") { Description = "Memory the capture may use beyond the model (statistics spill to disk past it)", DefaultValueFactory = _ => "2GiB" };
-        public Option<int> SensitivityRuns { get; } = new("--sensitivity-runs") { Description = "Most whole-model sensitivity runs (one per weight up to this; beyond, groups of weights share one)", DefaultValueFactory = _ => 128 };
-        public Option<int?> SensitivitySamples { get; } = new("--sensitivity-samples") { Description = "Samples each sensitivity run uses (default: all)" };
+        public Option<int> SensitivityRuns { get; } = new("--sensitivity-runs") { Description = "Most whole-model sensitivity runs (one per weight up to this; beyond, groups of weights share one)", DefaultValueFactory = _ => 32 };
+        public Option<int> SensitivitySamples { get; } = new("--sensitivity-samples") { Description = "Samples each sensitivity run uses (the first ones)", DefaultValueFactory = _ => 8 };
         public Option<int> RowsPerSample { get; } = new("--rows-per-sample") { Description = "Input rows per sample and layer that enter H (more are subsampled, seeded)", DefaultValueFactory = _ => 1024 };
 
         public IEnumerable<Option> All => [Calib, MaxBits, MaxSize, MinSqnr, Candidates, Ocs, NoReorder, MaxSamples, OcsMode, ActMaxBits, ActCandidates, ActOcs, Scales,
@@ -93,7 +93,7 @@ public static class CalibrateCommand
                 throw new CliException(ex.Message, 2, ex);
             }
             if (ctx.Get(SensitivityRuns) < 1) throw new CliException("--sensitivity-runs must be at least 1", 2);
-            if (ctx.Get(SensitivitySamples) is < 1) throw new CliException("--sensitivity-samples must be at least 1", 2);
+            if (ctx.Get(SensitivitySamples) < 1) throw new CliException("--sensitivity-samples must be at least 1", 2);
             if (ctx.Get(RowsPerSample) < 1) throw new CliException("--rows-per-sample must be at least 1", 2);
             long memory = SizeText.Parse(ctx.Get(CalibMemory), "--calib-memory");
             if (calib != CalibrationSamples.RandomSpec && !Directory.Exists(calib)) throw new CliException($"--calib folder not found: {calib}", 2);
