@@ -83,7 +83,9 @@ public static class BudgetSolver
         Selection result;
         if (budget.MaxBits is double maxBits)
         {
-            long cap = capBits ?? (long)Math.Floor(maxBits * elements);
+            // A cap given as an average (often another plan's own average) must not lose a bit to floating-point rounding.
+            double exact = maxBits * elements;
+            long cap = capBits ?? (long)Math.Floor(exact + Math.Max(1e-6, exact * 1e-12));
             var items = groups.Select(g => (IReadOnlyList<KnapsackItem>)g.Items.Select(i => new KnapsackItem(i.Bits, i.Objective)).ToList()).ToList();
             var plan = MultipleChoiceKnapsack.MinimizeValue(items, cap)
                 ?? throw new ArgumentException($"--max-bits {F(maxBits)} is below the cheapest combination of the candidates ({F(Avg(groups.Sum(g => g.Items.Min(i => i.Bits))))} bits per weight)");
