@@ -136,6 +136,13 @@ public sealed class OnnxModel : IDisposable
     /// <summary>A tensor's values as float32 (see <see cref="TensorReader.ToFloat32"/> for the accepted types).</summary>
     public float[] ReadFloat32(TensorProto tensor) => TensorReader.ToFloat32(tensor, ExternalData);
 
+    /// <summary>
+    /// Drops the memory-mapped pages of an external tensor from this process's resident set once it has been read (the
+    /// data stays in the page cache and is re-read if touched again), so reading every weight of a large model once
+    /// does not grow the process by the model's size. Does nothing for inline tensors.
+    /// </summary>
+    public void ReleasePages(TensorProto tensor) => Quantization.MappedPages.Release(GetTensorBytes(tensor));
+
     /// <summary>A tensor as a dense <see cref="HostTensor"/> (a copy).</summary>
     public HostTensor ReadHostTensor(TensorProto tensor) => TensorReader.ToHostTensor(tensor, ExternalData);
 

@@ -96,27 +96,8 @@ public class CalibrateCommandTests
         Assert.That(code, Is.EqualTo(2));
         Assert.That(stderr, Does.Contain("nope"));
     }
-}
 
-/// <summary>The options users expect of a calibrator: exclusions by node and pattern, --strict, --seed, --max-size, recipe reuse.</summary>
-public class CalibrateOptionTests
-{
-    private static readonly string Mlp = TestPaths.TestModel("mlp_outliers.onnx");
-    private string _dir = "";
-
-    [SetUp]
-    public void SetUp() => _dir = Directory.CreateTempSubdirectory("mx-calibrate-options-").FullName;
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_dir, true);
-
-    private static (int Code, string Out, string Err) Mx(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    // The options users expect of a calibrator: exclusions by node and pattern, --strict, --seed, --max-size, recipe reuse.
 
     private static string NodeReading(string weight)
     {

@@ -148,7 +148,7 @@ public static class CapturePass
                         }
                     });
                     foreach (var site in sites.Where(x => siteValues.Contains(x.Activation)))
-                        AddSite(activations, site, Value(site.Activation), statistics, s);
+                        StatisticsCollector.Add(activations, site, Value(site.Activation), statistics, s);
                     progress?.Invoke(++done, total);
                 }
                 // Spill this chunk's Gram matrices when keeping them would pass the budget.
@@ -174,24 +174,6 @@ public static class CapturePass
         }
         return new CaptureResult(stats, activations, samples.Count, chunks.Count, spilled, ProcessMemory.PeakResidentBytes(), clock.Elapsed.TotalSeconds,
             options.SpillFolder is null ? spillFolder : null);
-    }
-
-    private static void AddSite(Dictionary<string, TensorStatistics> activations, ActivationSite site, HostTensor value, StatisticsOptions options, int sample)
-    {
-        if (value.ElementType != TensorElementType.Float) return;
-        int a = site.Axis < 0 ? site.Axis + value.Shape.Length : site.Axis;
-        if (a < 0 || a >= value.Shape.Length)
-            throw new InvalidDataException($"calibration sample {sample}: activation '{site.Activation}' of {site.Op} '{site.NodeName}' has shape [{string.Join(", ", value.Shape)}], without axis {site.Axis}");
-        if (!activations.TryGetValue(site.Weight, out var st))
-            activations[site.Weight] = st = new TensorStatistics(site.Activation, (int)value.Shape[a], options.BlockSize, options.ReservoirCapacity, options.Seed);
-        try
-        {
-            st.Add(value.AsSpan<float>(), value.Shape, site.Axis);
-        }
-        catch (ArgumentException ex)
-        {
-            throw new InvalidDataException($"calibration sample {sample}: {ex.Message}", ex);
-        }
     }
 
     /// <summary>A copy of <paramref name="proto"/> with <paramref name="values"/> added as graph outputs (their types left for ORT to infer).</summary>

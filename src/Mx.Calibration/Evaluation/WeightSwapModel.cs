@@ -95,6 +95,7 @@ public sealed class WeightSwapModel : IDisposable
             foreach (var c in constants)
             {
                 var tensor = copy.ReadHostTensor(c.Constant.Tensor);
+                copy.ReleasePages(c.Constant.Tensor);   // the copy is the one we keep: the mapped pages need not stay resident too
                 for (int g = 0; g < c.Groups.Count; g++)
                 {
                     var group = c.Groups[g];

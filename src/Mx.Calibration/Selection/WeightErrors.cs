@@ -79,14 +79,14 @@ public static class WeightErrorTable
                 var target = split.Target;
                 var originalUse = WeightFinder.Find(original).Candidates.Single(x => x.Name == name);
                 var stats = StatsOf(originalUse.Uses[0]);
-                float[] w0 = original.ReadFloat32(originalUse.Constant.Tensor);
-                parts.Add(new Part(work.ReadFloat32(c.Constant.Tensor), c.Groups[0].Layout, true, [(stats, originalUse.Groups[0].Layout)], split, w0));
+                float[] w0 = Read(original, originalUse.Constant.Tensor);
+                parts.Add(new Part(Read(work, c.Constant.Tensor), c.Groups[0].Layout, true, [(stats, originalUse.Groups[0].Layout)], split, w0));
             }
             else
             {
                 foreach (var c in constants)
                 {
-                    float[] values = work.ReadFloat32(c.Constant.Tensor);
+                    float[] values = Read(work, c.Constant.Tensor);
                     for (int g = 0; g < c.Groups.Count; g++)
                         parts.Add(new Part(values, c.Groups[g].Layout, g == 0, c.Groups[g].Uses.Select(u => (StatsOf(u), c.Groups[g].Layout)).ToList(), null, null));
                 }
@@ -143,6 +143,14 @@ public static class WeightErrorTable
             progress?.Invoke(w + 1, weights.Count);
         }
         return result;
+    }
+
+    // A weight's values; an external weight's mapped pages are released at once (one weight is resident at a time).
+    private static float[] Read(OnnxModel model, Mx.Onnx.Proto.TensorProto tensor)
+    {
+        float[] values = model.ReadFloat32(tensor);
+        model.ReleasePages(tensor);
+        return values;
     }
 
     private static double SquaredDifference(float[] a, float[] b)

@@ -36,25 +36,32 @@ public static class StatisticsCollector
                 foreach (var site in sites)
                 {
                     var value = byName.TryGetValue(site.Activation, out var v) ? v : feed.GetValueOrDefault(site.Activation);
-                    if (value is null || value.ElementType != TensorElementType.Float) continue;
-                    int a = site.Axis < 0 ? site.Axis + value.Shape.Length : site.Axis;
-                    if (a < 0 || a >= value.Shape.Length)
-                        throw new InvalidDataException($"calibration sample {count}: activation '{site.Activation}' of {site.Op} '{site.NodeName}' has shape [{string.Join(", ", value.Shape)}], without axis {site.Axis}");
-                    if (!activations.TryGetValue(site.Weight, out var stats))
-                        activations[site.Weight] = stats = new TensorStatistics(site.Activation, (int)value.Shape[a], options.BlockSize, options.ReservoirCapacity, options.Seed);
-                    try
-                    {
-                        stats.Add(value.AsSpan<float>(), value.Shape, site.Axis);
-                    }
-                    catch (ArgumentException ex)
-                    {
-                        throw new InvalidDataException($"calibration sample {count}: {ex.Message}", ex);
-                    }
+                    if (value != null) Add(activations, site, value, options, count);
                 }
                 count++;
             }
             if (count == 0) throw new InvalidDataException($"{model.Source}: the calibration reader gave no samples");
             return new CalibrationStatistics(activations, WeightsOf(model, sites, options), count);
+        }
+    }
+
+    /// <summary>Folds one sample's activation of <paramref name="site"/> into its statistics (created on first use); values that are not float32 are ignored.</summary>
+    /// <exception cref="InvalidDataException">The value lacks the site's axis or its channels changed; the message names the sample.</exception>
+    internal static void Add(Dictionary<string, TensorStatistics> activations, ActivationSite site, HostTensor value, StatisticsOptions options, int sample)
+    {
+        if (value.ElementType != TensorElementType.Float) return;
+        int a = site.Axis < 0 ? site.Axis + value.Shape.Length : site.Axis;
+        if (a < 0 || a >= value.Shape.Length)
+            throw new InvalidDataException($"calibration sample {sample}: activation '{site.Activation}' of {site.Op} '{site.NodeName}' has shape [{string.Join(", ", value.Shape)}], without axis {site.Axis}");
+        if (!activations.TryGetValue(site.Weight, out var st))
+            activations[site.Weight] = st = new TensorStatistics(site.Activation, (int)value.Shape[a], options.BlockSize, options.ReservoirCapacity, options.Seed);
+        try
+        {
+            st.Add(value.AsSpan<float>(), value.Shape, site.Axis);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new InvalidDataException($"calibration sample {sample}: {ex.Message}", ex);
         }
     }
 
