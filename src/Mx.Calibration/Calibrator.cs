@@ -48,7 +48,7 @@ public static class Calibrator
         var selected = Select(found, options, scope, skipped);
 
         // One capture pass: every selected weight's layer inputs, and the activation sites' statistics.
-        var uses = UsesOf(model, found, selected);
+        var uses = WeightInputs.Of(found, selected);
         foreach (var (name, list) in uses)
             foreach (var u in list.Where(u => u.Input is null))
                 log($"{name}: input not captured ({u.Why}); its layer error is weighed as ‖Δ‖² (H = I) and calibrated by its sensitivity run");
@@ -66,6 +66,9 @@ public static class Calibrator
         var weights = WeightsOf(work, found, selected, options, skipped);
         var stageClock = Stopwatch.StartNew();
         var errors = WeightErrorTable.Compute(model, work, weights, uses, capture, ocs, options.Candidates, options.MaxGramK, (i, n) => Progress("local errors", i, n));
+        // H served the layer errors; activation formats need the reservoirs only.
+        capture.ReleaseHessians();
+        LargeGarbage.Collect(long.MaxValue);
         log($"local errors: {weights.Count} weights × {options.Candidates.Count} candidates in {F(stageClock.Elapsed.TotalSeconds)} s{Rss()}");
         var swap = BuildSwap(work, weights, samples, skipped, log);
         errors = errors.Where(e => weights.Any(w => w.Name == e.Name)).ToList();
@@ -86,11 +89,16 @@ public static class Calibrator
         }
         using (swap)
         {
-            Dictionary<string, float[]> Quantized(IReadOnlyDictionary<string, FormatCandidate> choices) =>
-                swap.Quantized(choices.Select(c => KeyValuePair.Create(c.Key, c.Value.Settings)));
+            OutputError Evaluate(IReadOnlyDictionary<string, FormatCandidate> choices, int? sampleCount = null)
+            {
+                var replaced = swap.Quantized(choices.Select(c => KeyValuePair.Create(c.Key, c.Value.Settings)));
+                var error = swap.Evaluate(replaced, sampleCount: sampleCount);
+                LargeGarbage.Collect(replaced.Values.Sum(v => v.LongLength) * 12);
+                return error;
+            }
             var coarsest = errors.Select(e => e.Coarsest is { } c ? ((string, FormatCandidate, double)?)(e.Name, c.Candidate, c.Local) : null).ToList();
             var stage = Stopwatch.StartNew();
-            sensitivity = SensitivityRuns.Measure(coarsest, choices => swap.Evaluate(Quantized(choices), sampleCount: options.SensitivitySamples),
+            sensitivity = SensitivityRuns.Measure(coarsest, choices => Evaluate(choices, options.SensitivitySamples),
                 options.MaxSensitivityRuns, (i, n) => Progress("sensitivity", i, n));
             log($"sensitivity: {sensitivity.Where(s => s != null).Select(s => s!.Group).Distinct().Count()} runs in {F(stage.Elapsed.TotalSeconds)} s{Rss()}");
             bool kl = budget.MaxBits.HasValue && sensitivity.Any(s => s?.Kl != null);
@@ -100,7 +108,7 @@ public static class Calibrator
             selection = BudgetSolver.Solve(groups, budget, choices =>
             {
                 Progress("verification", ++verifications, BudgetSolver.MaxVerifications);
-                return swap.Evaluate(Quantized(choices));
+                return Evaluate(choices);
             }, out uniform, capBits);
             foreach (string line in selection.Log) log(line);
         }
@@ -200,34 +208,6 @@ public static class Calibrator
                 continue;
             }
             result.Add(c.Name);
-        }
-        return result;
-    }
-
-    // Every use of every selected weight in the model the capture runs on, with its layer input (or why it has none).
-    private static Dictionary<string, IReadOnlyList<WeightUseInput>> UsesOf(OnnxModel model, IReadOnlyList<WeightCandidate> found, HashSet<string> selected)
-    {
-        var result = new Dictionary<string, IReadOnlyList<WeightUseInput>>(StringComparer.Ordinal);
-        foreach (var named in found.Where(c => selected.Contains(c.Name)).GroupBy(c => c.Name, StringComparer.Ordinal))
-        {
-            var list = new List<WeightUseInput>();
-            foreach (var c in named)
-                foreach (var g in c.Groups)
-                    foreach (var use in g.Uses)
-                    {
-                        LayerInput? input;
-                        string? why;
-                        try
-                        {
-                            input = LayerInput.Of(use, g.Layout, c.Shape, v => use.Graph.IsConstant(v), out why);
-                        }
-                        catch (ArgumentException ex)
-                        {
-                            (input, why) = (null, ex.Message);
-                        }
-                        list.Add(new WeightUseInput(WeightUseInput.KeyOf(use), input, why));
-                    }
-            result[named.Key] = list;
         }
         return result;
     }
@@ -343,8 +323,7 @@ public static class Calibrator
         var chosenWeights = swap.Quantized(chosen);
         bool kl = budget.MaxBits.HasValue && weights.Measured.MeanKl.HasValue;
         var (measured, uniform, selection) = ActivationSelector.Select(swap, gates, inputs, layers, options.ActCandidates, budget, chosenWeights, kl, options.MaxSensitivityRuns,
-            line => log(line));
-        progress("activations", 1, 1);
+            line => log(line), (i, n) => progress("activation sensitivity", i, n));
         foreach (string line in selection.Log) log("activations: " + line);
         int runs = measured.Values.Select(m => m.FirstOrDefault().Sensitivity?.Group).Where(g => g != null).Distinct().Count();
         return new ActivationResult(measured, uniform, selection, runs);

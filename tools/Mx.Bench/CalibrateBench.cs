@@ -66,6 +66,30 @@ public static class CalibrateBench
         return rows;
     }
 
+    /// <summary>
+    /// A transformer-shaped chain of 4096 × 4096 and 4096 × 11008 MatMuls with <paramref name="gib"/> GiB of float32 weights
+    /// in an external data file (the quantize benchmark's model), calibrated from the file in <paramref name="folder"/>
+    /// (created and deleted): the capture's statistics pass <paramref name="memory"/> and are chunked and spilled.
+    /// </summary>
+    public static CalibrateBenchRow Large(double gib, int samples, long memory, string folder, Action<string>? log = null)
+    {
+        Directory.CreateDirectory(folder);
+        try
+        {
+            string path = Path.Combine(folder, "large.onnx");
+            long bytes = QuantizeBench.Generate(path, (long)(gib * (1L << 30)));
+            log?.Invoke($"generated {bytes / (double)(1L << 30):F2} GiB of float32 weights in external data");
+            using var model = OnnxModel.Load(path);
+            var data = CalibrationBenchModels.Samples(model, samples);
+            return Run($"{bytes / (double)(1L << 30):F1} GiB external data", model, data, Budget.Bits(4.5),
+                o => o with { Capture = o.Capture with { MemoryBytes = memory, SpillFolder = Path.Combine(folder, "spill") } }, log);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     /// <summary>One line of figures.</summary>
     public static string Line(CalibrateBenchRow r) =>
         $"{r.Model,-24} {r.Parameters,11:N0} params {r.Weights,4} weights {r.Samples,3} samples: {r.Seconds,7:F1} s, {r.NanosecondsPerParameter,8:F1} ns/param, " +

@@ -58,7 +58,8 @@ public static class QuantizeBench
         }
     }
 
-    private static long Generate(string path, long targetBytes)
+    /// <summary>Writes the model to <paramref name="path"/> (weights in <c>PATH.data</c>) until its weights reach <paramref name="targetBytes"/>; returns their bytes.</summary>
+    internal static long Generate(string path, long targetBytes)
     {
         var graph = new GraphProto { Name = "large" };
         graph.Input.Add(Value("x", 1, Dim));

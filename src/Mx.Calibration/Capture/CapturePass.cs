@@ -48,6 +48,15 @@ public sealed class CaptureResult : IDisposable
     /// <summary>The folder of spilled statistics, deleted on <see cref="Dispose"/>; null when nothing was spilled.</summary>
     public string? SpillFolder { get; }
 
+    /// <summary>
+    /// Releases every Gram matrix held in memory (and forgets spilled ones) once the layer errors that need them are
+    /// computed; reservoirs, amax and counts stay. A later <see cref="LayerInputStatistics.Hessian"/> throws.
+    /// </summary>
+    public void ReleaseHessians()
+    {
+        foreach (var s in Inputs.Values) s.ReleaseHessians();
+    }
+
     /// <summary>Deletes spilled statistics.</summary>
     public void Dispose()
     {
@@ -116,19 +125,21 @@ public static class CapturePass
         int done = 0, total = chunks.Count * samples.Count;
         try
         {
+            // One session with every captured value as an output; each pass asks for its chunk's values only.
+            var all = values.Select(v => v.Name).Where(n => !graphInputs.Contains(n)).ToArray();
+            using var runner = all.Length == 0 ? null : ModelRunner.Load(model, WithOutputs(model.Proto, all), "the model with its layer inputs as outputs");
             foreach (var chunk in chunks)
             {
                 var requested = chunk.Select(v => v.Name).Where(n => !graphInputs.Contains(n)).ToArray();
                 var siteValues = chunk.Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
-                using var runner = requested.Length == 0 ? null : ModelRunner.Load(model, WithOutputs(model.Proto, requested), "the model with its layer inputs as outputs");
                 for (int s = 0; s < samples.Count; s++)
                 {
                     var sample = samples[s];
                     var captured = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
-                    if (runner != null)
+                    if (requested.Length > 0)
                     {
-                        var feed = Feed(runner, sample, s);
-                        var outs = runner.Run(feed, requested, $"calibration sample {s}");
+                        var feed = Feed(runner!, sample, s);
+                        var outs = runner!.Run(feed, requested, $"calibration sample {s}");
                         for (int i = 0; i < requested.Length; i++) captured[requested[i]] = outs[i];
                     }
                     bool[]? rowMask = mask != null && sample.TryGetValue(mask, out var m) ? MaskOf(m) : null;

@@ -33,14 +33,17 @@ public sealed class LayerInputStatistics
             Counts = new double[input.K];
             return;
         }
-        _hessians = Enumerable.Range(0, input.Groups).Select(_ => new GramAccumulator(input.K)).ToArray();
         Reservoir = new RowReservoir(options.ReservoirRows, input.Width, (int)(_keyHash ^ (ulong)options.Seed));
         ChannelAmax = new float[input.Width];
         if (options.HoldOutEvery > 0)
-        {
-            _heldOut = Enumerable.Range(0, input.Groups).Select(_ => new GramAccumulator(input.K)).ToArray();
             HeldOutReservoir = new RowReservoir(options.ReservoirRows, input.Width, (int)(_keyHash ^ (ulong)options.Seed ^ 0x5bd1e995));
-        }
+    }
+
+    // The Gram matrices are made when the first rows arrive, so statistics waiting for a later chunk hold no memory.
+    private GramAccumulator[] Grams(bool heldOut)
+    {
+        if (heldOut) return _heldOut ??= Enumerable.Range(0, Input.Groups).Select(_ => new GramAccumulator(Input.K)).ToArray();
+        return _hessians ??= Enumerable.Range(0, Input.Groups).Select(_ => new GramAccumulator(Input.K)).ToArray();
     }
 
     /// <summary>The layer input.</summary>
@@ -74,7 +77,7 @@ public sealed class LayerInputStatistics
     public bool IsSpilled => _spilled != null;
 
     /// <summary>Bytes held in memory.</summary>
-    public long Bytes => EstimateBytes(Input, _options) - (IsSpilled ? GramBytes(Input, _options) : 0);
+    public long Bytes => EstimateBytes(Input, _options) - (IsSpilled || _hessians is null ? GramBytes(Input, _options) : 0);
 
     /// <summary>The bytes the statistics of <paramref name="input"/> take in memory.</summary>
     public static long EstimateBytes(LayerInput input, CaptureOptions options)
@@ -121,7 +124,7 @@ public sealed class LayerInputStatistics
         int width = Input.Width;
         var buffer = new float[(long)chosen.Length * width];
         for (int i = 0; i < chosen.Length; i++) rows.Write(chosen[i], buffer.AsSpan(i * width, width));
-        var hessians = heldOut ? _heldOut! : _hessians!;
+        var hessians = Grams(heldOut);
         var reservoir = heldOut ? HeldOutReservoir! : Reservoir!;
         if (Input.Groups == 1)
         {
@@ -179,16 +182,26 @@ public sealed class LayerInputStatistics
         if (Input.Kind == LayerInputKind.Lookup) throw new InvalidOperationException($"'{Input.Activation}' is a lookup; it has no H");
         if (heldOut && _options.HoldOutEvery == 0) throw new InvalidOperationException("no samples were held out");
         if (_spilled != null) return SpillFile.ReadDoubles((heldOut ? _spilledHeldOut! : _spilled)[group]);
-        return (heldOut ? _heldOut! : _hessians!)[group].ToFull();
+        return Grams(heldOut)[group].ToFull();
+    }
+
+    /// <summary>Drops the Gram matrices (in memory and on disk); H can no longer be read or rows added.</summary>
+    public void ReleaseHessians()
+    {
+        _hessians = null;
+        _heldOut = null;
+        _spilled = [];
+        _spilledHeldOut = [];
     }
 
     /// <summary>Writes the Gram matrices to files in <paramref name="folder"/> and releases their memory (rows can no longer be added).</summary>
     public void Spill(string folder)
     {
-        if (_hessians is null || IsSpilled) return;
+        if (Input.Kind == LayerInputKind.Lookup || IsSpilled) return;
+        var grams = Grams(false);
         string stem = Path.Combine(folder, $"h{_keyHash:x16}");
-        _spilled = _hessians.Select((h, g) => SpillFile.WriteDoubles($"{stem}.{g}.f64", h.ToFull())).ToArray();
-        if (_heldOut != null) _spilledHeldOut = _heldOut.Select((h, g) => SpillFile.WriteDoubles($"{stem}.{g}.heldout.f64", h.ToFull())).ToArray();
+        _spilled = grams.Select((h, g) => SpillFile.WriteDoubles($"{stem}.{g}.f64", h.ToFull())).ToArray();
+        if (_options.HoldOutEvery > 0) _spilledHeldOut = Grams(true).Select((h, g) => SpillFile.WriteDoubles($"{stem}.{g}.heldout.f64", h.ToFull())).ToArray();
         _hessians = null;
         _heldOut = null;
     }

@@ -56,6 +56,9 @@ internal sealed class ModelRunner : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(proto);
         var options = new OrtSessionOptions();
+        // No pre-packed second copy of every constant weight: calibration sessions run a few dozen times, and a model
+        // near the machine's memory must fit once.
+        options.ConfigEntries[DisablePrepackingKey] = "1";
         MxOps.Register(options);
         bool external = ModelWalker.AllTensors(proto).Any(ExternalDataReference.IsExternal);
         string folder = Directory.CreateTempSubdirectory("mx-calib-model-").FullName;
@@ -96,6 +99,9 @@ internal sealed class ModelRunner : IDisposable
 
     // ORT's session option naming the folder external data is read from when a model is loaded from memory.
     private const string ExternalFolderKey = "session.model_external_initializers_file_folder_path";
+
+    // ORT's session option that keeps kernels from pre-packing constant weights into copies of their own.
+    private const string DisablePrepackingKey = "session.disable_prepacking";
 
     /// <summary>Runs the model on <paramref name="feed"/> (every input, by name) and returns <paramref name="outputs"/> in that order.</summary>
     /// <exception cref="InvalidDataException">ORT fails, or an input is missing or does not fit; the message starts with <paramref name="what"/>.</exception>

