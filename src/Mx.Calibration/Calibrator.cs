@@ -91,9 +91,9 @@ public static class Calibrator
         {
             OutputError Evaluate(IReadOnlyDictionary<string, FormatCandidate> choices, int? sampleCount = null)
             {
-                var replaced = swap.Quantized(choices.Select(c => KeyValuePair.Create(c.Key, c.Value.Settings)));
+                var replaced = swap.QuantizedTensors(choices.Select(c => KeyValuePair.Create(c.Key, c.Value.Settings)));
                 var error = swap.Evaluate(replaced, sampleCount: sampleCount);
-                LargeGarbage.Collect(replaced.Values.Sum(v => v.LongLength) * 12);
+                LargeGarbage.Collect(replaced.Values.Sum(v => v.ElementCount) * 8);
                 return error;
             }
             var coarsest = errors.Select(e => e.Coarsest is { } c ? ((string, FormatCandidate, double)?)(e.Name, c.Candidate, c.Local) : null).ToList();

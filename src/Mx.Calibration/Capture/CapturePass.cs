@@ -174,6 +174,7 @@ public static class CapturePass
                         spilled += before - st.Bytes;
                     }
                     chunkHeld = chunk.SelectMany(v => v.Stats).Sum(x => x.Bytes);
+                    LargeGarbage.Collect(long.MaxValue);
                 }
                 held += chunkHeld;
             }

@@ -200,8 +200,8 @@ public sealed class LayerInputStatistics
         if (Input.Kind == LayerInputKind.Lookup || IsSpilled) return;
         var grams = Grams(false);
         string stem = Path.Combine(folder, $"h{_keyHash:x16}");
-        _spilled = grams.Select((h, g) => SpillFile.WriteDoubles($"{stem}.{g}.f64", h.ToFull())).ToArray();
-        if (_options.HoldOutEvery > 0) _spilledHeldOut = Grams(true).Select((h, g) => SpillFile.WriteDoubles($"{stem}.{g}.heldout.f64", h.ToFull())).ToArray();
+        _spilled = grams.Select((h, g) => SpillFile.WriteGram($"{stem}.{g}.f64", h)).ToArray();
+        if (_options.HoldOutEvery > 0) _spilledHeldOut = Grams(true).Select((h, g) => SpillFile.WriteGram($"{stem}.{g}.heldout.f64", h)).ToArray();
         _hessians = null;
         _heldOut = null;
     }

@@ -1,22 +1,24 @@
 using System.Runtime.InteropServices;
 
+using Mx.Calibration.Linear;
+
 namespace Mx.Calibration.Capture;
 
 /// <summary>Float64 arrays written to and read back from raw little-endian files (statistics spilled out of memory).</summary>
 public static class SpillFile
 {
-    /// <summary>Writes <paramref name="values"/> to <paramref name="path"/> (a temporary name, then renamed); returns the path.</summary>
-    public static string WriteDoubles(string path, double[] values)
+    /// <summary>Writes a Gram matrix in full (what <see cref="GramAccumulator.ToFull"/> gives) without a full copy in memory (a temporary name, then renamed); returns the path.</summary>
+    public static string WriteGram(string path, GramAccumulator gram)
     {
-        ArgumentNullException.ThrowIfNull(values);
+        ArgumentNullException.ThrowIfNull(gram);
         string temp = path + ".tmp";
         using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-            f.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+            gram.WriteFull(f);
         File.Move(temp, path, overwrite: true);
         return path;
     }
 
-    /// <summary>Reads a file written by <see cref="WriteDoubles"/>.</summary>
+    /// <summary>Reads a file written by <see cref="WriteGram"/>.</summary>
     /// <exception cref="InvalidDataException">The file's length is not a whole number of doubles.</exception>
     public static double[] ReadDoubles(string path)
     {

@@ -140,6 +140,25 @@ public sealed class WeightSwapModel : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// As <see cref="Quantized(IEnumerable{KeyValuePair{string, TensorSettings}})"/>, as the tensors a run feeds:
+    /// each dequantized straight into its tensor's memory (no float32 copy beside it).
+    /// </summary>
+    public Dictionary<string, HostTensor> QuantizedTensors(IEnumerable<KeyValuePair<string, TensorSettings?>> settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var result = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
+        foreach (var (name, s) in settings)
+            if (s != null)
+                foreach (var i in _weights[name])
+                {
+                    var t = HostTensor.Zeros(TensorElementType.Float, i.Original.Shape);
+                    FakeQuant.ApplyTo(i.Original.AsSpan<float>(), i.Layout, s, t.AsSpan<float>());
+                    result[i.InputName] = t;
+                }
+        return result;
+    }
+
     /// <summary>The float32 outputs compared.</summary>
     public IReadOnlyList<string> OutputNames => _outputs;
 
@@ -156,13 +175,20 @@ public sealed class WeightSwapModel : IDisposable
     public OutputError Evaluate(IReadOnlyDictionary<string, float[]> replaced, IReadOnlyDictionary<string, HostTensor>? inputs = null, int? sampleCount = null)
     {
         ArgumentNullException.ThrowIfNull(replaced);
+        // The replacement tensors are made once for all samples.
+        return Evaluate(replaced.Where(r => _inputs.ContainsKey(r.Key)).ToDictionary(r => r.Key, r => HostTensor.FromFloats(r.Value, _inputs[r.Key].Shape), StringComparer.Ordinal),
+            inputs, sampleCount);
+    }
+
+    /// <summary>As <see cref="Evaluate(IReadOnlyDictionary{string, float[]}, IReadOnlyDictionary{string, HostTensor}?, int?)"/>, with the replacements as tensors (<see cref="QuantizedTensors"/>).</summary>
+    public OutputError Evaluate(IReadOnlyDictionary<string, HostTensor> replaced, IReadOnlyDictionary<string, HostTensor>? inputs = null, int? sampleCount = null)
+    {
+        ArgumentNullException.ThrowIfNull(replaced);
         var acc = _outputs.Select(n => new OutputErrorAccumulator(n)).ToArray();
         int count = Math.Clamp(sampleCount ?? _samples.Count, 1, _samples.Count);
-        // The replacement tensors are made once for all samples.
-        var tensors = replaced.Where(r => _inputs.ContainsKey(r.Key)).ToDictionary(r => r.Key, r => HostTensor.FromFloats(r.Value, _inputs[r.Key].Shape), StringComparer.Ordinal);
         for (int s = 0; s < count; s++)
         {
-            var outs = Run(_samples[s], s, tensors, inputs);
+            var outs = Run(_samples[s], s, replaced, inputs);
             for (int o = 0; o < acc.Length; o++) acc[o].Add(_reference[s][o], outs[o]);
         }
         var results = acc.Select(a => a.Result()).ToArray();

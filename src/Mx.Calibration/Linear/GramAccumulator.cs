@@ -93,6 +93,18 @@ public sealed class GramAccumulator
         return full;
     }
 
+    /// <summary>Writes H as a full symmetric row-major K × K float64 array to <paramref name="destination"/>, one row at a time (no full copy in memory).</summary>
+    public void WriteFull(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var row = new double[K];
+        for (int i = 0; i < K; i++)
+        {
+            for (int j = 0; j < K; j++) row[j] = this[i, j];
+            destination.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(row.AsSpan()));
+        }
+    }
+
     // H[i, j] += w · Σ_r x[r, i] · x[r, j] for the upper tiles; each thread owns whole tile rows of H.
     private void AddChunk(double[] chunk, int n, double weight)
     {
