@@ -75,8 +75,13 @@ public class CapturePassTests
     {
         using var model = OnnxModel.Load(Block);
         var samples = TestModels.Random(model, 3, 5);
-        var recipe = Calibrator.Calibrate(model, samples, new CalibrationOptions { Budget = Budget.Bits(5) });
+        var stages = new List<CalibrationProgress>();
+        var recipe = Calibrator.Calibrate(model, samples, new CalibrationOptions { Budget = Budget.Bits(5), Progress = stages.Add });
         int weights = recipe.Tensors.Count;
+        // Every stage reports its progress up to its end (the bars and their time remaining).
+        Assert.That(stages.Select(p => p.Stage).Distinct(), Is.EqualTo(new[] { "capture", "local errors", "sensitivity", "verification" }));
+        foreach (var g in stages.GroupBy(p => p.Stage).Where(g => g.Key != "verification"))
+            Assert.That(g.Last().Done, Is.EqualTo(g.Last().Total), g.Key);
         TestContext.Out.WriteLine($"{weights} weights: {recipe.Cost!.SensitivityRuns} sensitivity runs, {recipe.Cost.VerificationRuns} verification runs, capture {recipe.Cost.CapturePasses} pass");
         Assert.That(recipe.Cost.CapturePasses, Is.EqualTo(1));
         Assert.That(recipe.Cost.SensitivityRuns, Is.LessThanOrEqualTo(weights));

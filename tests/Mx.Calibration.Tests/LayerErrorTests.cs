@@ -144,6 +144,42 @@ public class LayerErrorTests
         Assert.That(lookup, Is.EqualTo(expected).Within(1e-4).Percent);
     }
 
+    [TestCase("MatMul")]
+    [TestCase("Conv")]
+    public void ActivationErrorEqualsOrtOnTheQuantizedActivation(string op)
+    {
+        // ‖(X − Q(X))·W‖² from the reservoir rows against ORT running the op on X − Q(X), Q blocking X along its
+        // reduction axis (MatMul: the last axis; Conv: the channels of each pixel).
+        var r = new Random(op.Length);
+        var settings = FormatCandidate.Parse("mxfp4_e2m1")[0].Settings!;
+        long[] xShape = op == "MatMul" ? [2, 5, 64] : [2, 40, 6, 7];
+        long[] wShape = op == "MatMul" ? [64, 12] : [8, 40, 3, 3];
+        var attrs = op == "Conv" ? new[] { Ints("pads", 1, 1, 1, 1) } : [];
+        using var model = OneNode(op, xShape, wShape, Normal(r, wShape.Aggregate(1L, (a, b) => a * b)), attributes: attrs);
+        var x = Normal(r, xShape.Aggregate(1L, (a, b) => a * b));
+        // X − Q(X), quantized as rows of channels: NCHW is viewed channel-last for the Conv.
+        float[] delta;
+        if (op == "MatMul")
+        {
+            delta = x.Zip(FakeQuant.Apply(x, new WeightLayout([10, 64], 1), settings), (a, b) => a - b).ToArray();
+        }
+        else
+        {
+            int n = 2, c = 40, hw = 42;
+            var last = new float[x.Length];
+            for (int b = 0; b < n; b++) for (int ch = 0; ch < c; ch++) for (int p = 0; p < hw; p++) last[(b * hw + p) * c + ch] = x[(b * c + ch) * hw + p];
+            var q = FakeQuant.Apply(last, new WeightLayout([n * hw, c], 1), settings);
+            delta = new float[x.Length];
+            for (int b = 0; b < n; b++) for (int ch = 0; ch < c; ch++) for (int p = 0; p < hw; p++) delta[(b * c + ch) * hw + p] = last[(b * hw + p) * c + ch] - q[(b * hw + p) * c + ch];
+        }
+        double expected = OrtError(model, [HostTensor.FromFloats(delta, xShape)]);
+        var (_, _, stats) = Captured(model, [HostTensor.FromFloats(x, xShape)]);
+        var c0 = WeightFinder.Find(model).Candidates.Single();
+        double local = ActivationSelector.LocalOf(new ActivationLayer(stats, model.ReadFloat32(c0.Constant.Tensor), c0.Groups[0].Layout, null), settings);
+        TestContext.Out.WriteLine($"{op}: ORT {expected:G8}, reservoir {local:G8}");
+        Assert.That(local, Is.EqualTo(expected).Within(1e-3).Percent);
+    }
+
     [Test]
     public void MaskedRowsAreLeftOut()
     {

@@ -110,8 +110,10 @@ public class StatisticsTests
                     : session.Run(sample, [site.Activation])[0].ToFloatArray();
                 for (int i = 0; i < v.Length; i++) amax[i % st.K] = Math.Max(amax[i % st.K], Math.Abs(v[i]));
             }
-            Assert.That(st.ChannelAmax.ToArray(), Is.EqualTo(amax), site.Weight);
-            Assert.That(st.Amax, Is.EqualTo(amax.Max()));
+            // The collector's session does not pre-pack weights (calibration sessions never do), so ORT's MatMul sums in
+            // another order than this session's: equal to float32 rounding.
+            Assert.That(st.ChannelAmax.ToArray(), Is.EqualTo(amax).Within(1e-4).Percent, site.Weight);
+            Assert.That(st.Amax, Is.EqualTo(amax.Max()).Within(1e-4).Percent);
         }
         // Weight statistics: fc1's planted outlier input channels show up as outlier channels.
         Assert.That(stats.Weights["fc1.weight"].OutlierChannels(4), Is.EqualTo(new[] { 5, 40, 101 }));
