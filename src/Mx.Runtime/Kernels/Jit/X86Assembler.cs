@@ -20,7 +20,8 @@ internal sealed class Label
 /// kernels use (EVEX encoding, any of the 32 vector registers, write masks and zeroing) and the opmask moves (VEX).
 /// <para>
 /// Memory operands use disp8·N compression where the displacement allows it, with N = the bytes the operand reads or
-/// writes (which is the EVEX rule for every tuple type when no broadcast is used), else a 32-bit displacement. Each
+/// writes (which is the EVEX rule for every tuple type when no broadcast is used; with a {1toN} broadcast, N is the element
+/// size), else a 32-bit displacement. Each
 /// method is named after its mnemonic, with operands in Intel order (destination first). Encodings are checked
 /// against GNU as in the tests.
 /// </para>
@@ -83,6 +84,12 @@ internal sealed class X86Assembler
 
     /// <summary>mov dst, qword [m].</summary>
     public void Mov(Gpr dst, Mem m) => RegMem([0x8B], (int)dst, m);
+
+    /// <summary>mov dst32, dword [m] (zero-extends into the 64-bit register).</summary>
+    public void Mov32(Gpr dst, Mem m) => EncodeLegacyMem(false, [0x8B], (int)dst, m);
+
+    /// <summary>shl dst, imm8.</summary>
+    public void Shl(Gpr dst, byte imm) { Rex(true, 0, 0, (int)dst); Byte(0xC1); ModRM(3, 4, (int)dst); Byte(imm); }
 
     /// <summary>mov qword [m], src.</summary>
     public void Mov(Mem m, Gpr src) => RegMem([0x89], (int)src, m);
@@ -203,7 +210,7 @@ internal sealed class X86Assembler
     private static readonly Op VMOVDQU32_LOAD = new(1, 2, false, 0x6F), VMOVDQU32_STORE = new(1, 2, false, 0x7F);
     private static readonly Op VMOVUPS_LOAD = new(1, 0, false, 0x10), VMOVUPS_STORE = new(1, 0, false, 0x11);
     private static readonly Op VMOVAPS = new(1, 0, false, 0x28);
-    private static readonly Op VPXORD = new(1, 1, false, 0xEF), VPANDD = new(1, 1, false, 0xDB), VPADDD = new(1, 1, false, 0xFE);
+    private static readonly Op VPXORD = new(1, 1, false, 0xEF), VPANDD = new(1, 1, false, 0xDB), VPADDD = new(1, 1, false, 0xFE), VPSUBD = new(1, 1, false, 0xFA);
     private static readonly Op VPSRLW_IMM = new(1, 1, false, 0x71), VPSLLD_IMM = new(1, 1, false, 0x72);
     private static readonly Op VPERMB = new(2, 1, false, 0x8D), VPERMD = new(2, 1, false, 0x36), VPERMPS = new(2, 1, false, 0x16);
     private static readonly Op VPDPBUSD = new(2, 1, false, 0x50), VPMULTISHIFTQB = new(2, 1, true, 0x83);
@@ -223,8 +230,9 @@ internal sealed class X86Assembler
     public void Vmovdqu8(Mem m, Vec src, KReg k = default) => EvexMem(VMOVDQU8_STORE, src.Id, 0, src.LengthCode, m, src.Bits / 8, k, false);
     public void Vmovdqu32(Vec dst, Mem m, KReg k = default, bool zero = false) => EvexMem(VMOVDQU32_LOAD, dst.Id, 0, dst.LengthCode, m, dst.Bits / 8, k, zero);
     public void Vmovdqu32(Mem m, Vec src, KReg k = default) => EvexMem(VMOVDQU32_STORE, src.Id, 0, src.LengthCode, m, src.Bits / 8, k, false);
-    public void Vmovups(Vec dst, Mem m) => EvexMem(VMOVUPS_LOAD, dst.Id, 0, dst.LengthCode, m, dst.Bits / 8, default, false);
-    public void Vmovups(Mem m, Vec src) => EvexMem(VMOVUPS_STORE, src.Id, 0, src.LengthCode, m, src.Bits / 8, default, false);
+    public void Vmovups(Vec dst, Mem m, KReg k = default, bool zero = false) => EvexMem(VMOVUPS_LOAD, dst.Id, 0, dst.LengthCode, m, dst.Bits / 8, k, zero);
+    /// <summary>vmovups [m]{k}, src: only the lanes on the mask are written.</summary>
+    public void Vmovups(Mem m, Vec src, KReg k = default) => EvexMem(VMOVUPS_STORE, src.Id, 0, src.LengthCode, m, src.Bits / 8, k, false);
     public void Vmovaps(Vec dst, Vec src) => EvexReg(VMOVAPS, dst.Id, 0, dst.LengthCode, src.Id);
 
     public void Vpxord(Vec dst, Vec a, Vec b) => EvexReg(VPXORD, dst.Id, a.Id, dst.LengthCode, b.Id);
@@ -251,6 +259,12 @@ internal sealed class X86Assembler
     public void Vpdpbusd(Vec acc, Vec u8, Vec s8) => EvexReg(VPDPBUSD, acc.Id, u8.Id, acc.LengthCode, s8.Id);
     public void Vpdpbusd(Vec acc, Vec u8, Mem s8) => EvexMem(VPDPBUSD, acc.Id, u8.Id, acc.LengthCode, s8, acc.Bits / 8, default, false);
 
+    /// <summary>vpdpbusd acc, u8, dword [m]{1toN}: the same 4 signed bytes against every lane.</summary>
+    public void Vpdpbusd1ToN(Vec acc, Vec u8, Mem s8) => EvexMem(VPDPBUSD, acc.Id, u8.Id, acc.LengthCode, s8, 4, default, false, broadcast: true);
+
+    /// <summary>vpsubd dst, a, dword [m]{1toN}.</summary>
+    public void Vpsubd1ToN(Vec dst, Vec a, Mem m) => EvexMem(VPSUBD, dst.Id, a.Id, dst.LengthCode, m, 4, default, false, broadcast: true);
+
     /// <summary>vpmultishiftqb dst, control, data: byte i of each qword = 8 bits of data's qword from bit control[i] (AVX512_VBMI).</summary>
     public void Vpmultishiftqb(Vec dst, Vec control, Vec data) => EvexReg(VPMULTISHIFTQB, dst.Id, control.Id, dst.LengthCode, data.Id);
 
@@ -262,6 +276,12 @@ internal sealed class X86Assembler
 
     public void Vmulps(Vec dst, Vec a, Vec b) => EvexReg(VMULPS, dst.Id, a.Id, dst.LengthCode, b.Id);
     public void Vmulps(Vec dst, Vec a, Mem b) => EvexMem(VMULPS, dst.Id, a.Id, dst.LengthCode, b, dst.Bits / 8, default, false);
+
+    /// <summary>vmulps dst, a, dword [m]{1toN}.</summary>
+    public void Vmulps1ToN(Vec dst, Vec a, Mem b) => EvexMem(VMULPS, dst.Id, a.Id, dst.LengthCode, b, 4, default, false, broadcast: true);
+
+    /// <summary>vaddps dst, a, [m] (optionally masked, zeroing: lanes off the mask are not read).</summary>
+    public void Vaddps(Vec dst, Vec a, Mem b, KReg k = default, bool zero = false) => EvexMem(VADDPS, dst.Id, a.Id, dst.LengthCode, b, dst.Bits / 8, k, zero);
     public void Vaddps(Vec dst, Vec a, Vec b) => EvexReg(VADDPS, dst.Id, a.Id, dst.LengthCode, b.Id);
 
     /// <summary>vaddss dst, a, b (low float; upper lanes from a).</summary>
@@ -296,26 +316,26 @@ internal sealed class X86Assembler
 
     private void EvexReg(Op op, int reg, int vvvv, int l, int rm)
     {
-        EvexPrefix(op, reg, vvvv, l, xBit: (rm >> 4) & 1, bBit: (rm >> 3) & 1, k: 0, zero: false);
+        EvexPrefix(op, reg, vvvv, l, xBit: (rm >> 4) & 1, bBit: (rm >> 3) & 1, k: 0, zero: false, broadcast: false);
         Byte(op.Opcode);
         ModRM(3, reg & 7, rm & 7);
     }
 
-    private void EvexMem(Op op, int reg, int vvvv, int l, Mem m, int n, KReg k, bool zero)
+    private void EvexMem(Op op, int reg, int vvvv, int l, Mem m, int n, KReg k, bool zero, bool broadcast = false)
     {
         int index = m.Index is { } i ? (int)i : 0;
-        EvexPrefix(op, reg, vvvv, l, xBit: (index >> 3) & 1, bBit: ((int)m.Base >> 3) & 1, k: k.Id, zero);
+        EvexPrefix(op, reg, vvvv, l, xBit: (index >> 3) & 1, bBit: ((int)m.Base >> 3) & 1, k: k.Id, zero, broadcast);
         Byte(op.Opcode);
         MemOperand(reg & 7, m, n);
     }
 
-    private void EvexPrefix(Op op, int reg, int vvvv, int l, int xBit, int bBit, int k, bool zero)
+    private void EvexPrefix(Op op, int reg, int vvvv, int l, int xBit, int bBit, int k, bool zero, bool broadcast)
     {
         if (zero && k == 0) throw new ArgumentException("zeroing needs a write mask other than k0");
         Byte(0x62);
         Byte(((~reg >> 3) & 1) << 7 | ((~xBit) & 1) << 6 | ((~bBit) & 1) << 5 | ((~reg >> 4) & 1) << 4 | op.Map);
         Byte((op.W ? 0x80 : 0) | ((~vvvv) & 15) << 3 | 0x04 | op.Pp);
-        Byte((zero ? 0x80 : 0) | l << 5 | ((~vvvv >> 4) & 1) << 3 | k);
+        Byte((zero ? 0x80 : 0) | l << 5 | (broadcast ? 0x10 : 0) | ((~vvvv >> 4) & 1) << 3 | k);
     }
 
     // ---------------------------------------------------------------- ModRM / SIB / displacement

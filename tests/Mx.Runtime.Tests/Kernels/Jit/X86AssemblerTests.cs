@@ -106,6 +106,18 @@ public class X86AssemblerTests
         ("{evex} vbroadcastss zmm3, dword ptr [rdi+12]", a => a.Vbroadcastss(Z(3), new Mem(Gpr.Rdi, 12)), "62f27d48185f03"),
         ("{evex} vpmultishiftqb zmm6, zmm25, zmm6", a => a.Vpmultishiftqb(Z(6), Z(25), Z(6)), "62f2b54083f6"),
         ("{evex} vpmultishiftqb zmm17, zmm2, zmm30", a => a.Vpmultishiftqb(Z(17), Z(2), Z(30)), "6282ed4883ce"),
+        ("mov eax, dword ptr [r11+rcx*4]", a => a.Mov32(Gpr.Rax, new Mem(Gpr.R11, 0, Gpr.Rcx, 4)), "418b048b"),
+        ("mov r9d, dword ptr [rdi+16]", a => a.Mov32(Gpr.R9, new Mem(Gpr.Rdi, 16)), "448b4f10"),
+        ("shl rax, 5", a => a.Shl(Gpr.Rax, 5), "48c1e005"),
+        ("shl r11, 3", a => a.Shl(Gpr.R11, 3), "49c1e303"),
+        ("{evex} vpdpbusd zmm1, zmm2, dword ptr [r14+rax+8]{1to16}", a => a.Vpdpbusd1ToN(Z(1), Z(2), new Mem(Gpr.R14, 8, Gpr.Rax)), "62d26d58504c0602"),
+        ("{evex} vpdpbusd zmm17, zmm3, dword ptr [r14+rax+1000]{1to16}", a => a.Vpdpbusd1ToN(Z(17), Z(3), new Mem(Gpr.R14, 1000, Gpr.Rax)), "62c26558508c06e8030000"),
+        ("{evex} vpsubd zmm1, zmm1, dword ptr [rdx+r11*4]{1to16}", a => a.Vpsubd1ToN(Z(1), Z(1), new Mem(Gpr.Rdx, 0, Gpr.R11, 4)), "62b17558fa0c9a"),
+        ("{evex} vmulps zmm5, zmm5, dword ptr [rcx+r11*4]{1to16}", a => a.Vmulps1ToN(Z(5), Z(5), new Mem(Gpr.Rcx, 0, Gpr.R11, 4)), "62b15458592c99"),
+        ("{evex} vaddps zmm0, zmm0, zmmword ptr [rbp+64]", a => a.Vaddps(Z(0), Z(0), new Mem(Gpr.Rbp, 64)), "62f17c48584501"),
+        ("{evex} vaddps zmm0{k1}{z}, zmm0, zmmword ptr [rax+rbx*4]", a => a.Vaddps(Z(0), Z(0), new Mem(Gpr.Rax, 0, Gpr.Rbx, 4), K(1), zero: true), "62f17cc9580498"),
+        ("{evex} vmovups zmmword ptr [rax+rbx*4]{k1}, zmm0", a => a.Vmovups(new Mem(Gpr.Rax, 0, Gpr.Rbx, 4), Z(0), K(1)), "62f17c49110498"),
+        ("{evex} vmovups zmm6{k2}{z}, zmmword ptr [r9+128]", a => a.Vmovups(Z(6), new Mem(Gpr.R9, 128), K(2), zero: true), "62d17cca107102"),
     ];
 
     public static IEnumerable<TestCaseData> All() => Cases.Select((c, i) => new TestCaseData(i).SetName($"Encodes {c.Text}"));
