@@ -14,16 +14,15 @@ internal static class CliSessions
     /// (null: ORT's default, one per core).
     /// </summary>
     /// <exception cref="CliException">The file is missing or ORT cannot load it; the message names the file.</exception>
-    public static OrtSession Create(string modelPath, int? threads = null)
+    public static HostTensorSession Create(string modelPath, int? threads = null)
     {
         if (!File.Exists(modelPath)) throw new CliException($"model file not found: {modelPath}");
         if (threads is < 1) throw new CliException($"--threads must be at least 1, got {threads}", 2);
-        var options = new OrtSessionOptions { IntraOpThreads = threads };
         // The project's own custom ops (domain mx.onnx: MxMatMul, MxGather, ...): every CLI session can run packed models.
-        MxOps.Register(options);
+        using var options = HostTensorSession.CreateOptions(threads);
         try
         {
-            return OrtSession.FromFile(modelPath, options);
+            return HostTensorSession.FromFile(modelPath, options);
         }
         catch (OrtException e)
         {

@@ -80,7 +80,7 @@ public static class RunCommand
         return list;
     }
 
-    private static Dictionary<string, HostTensor> ReadInputs(OrtSession session, List<(string Name, string File)> specs)
+    private static Dictionary<string, HostTensor> ReadInputs(HostTensorSession session, List<(string Name, string File)> specs)
     {
         string Expected() => string.Join(", ", session.Inputs);
         var feeds = new Dictionary<string, HostTensor>(StringComparer.Ordinal);
