@@ -25,6 +25,7 @@ public static class Program
                      ReportCommand.Create(),
                      QuantizeCommand.Create(),
                      CalibrateCommand.Create(),
+                     OpsLibraryCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };
