@@ -26,6 +26,7 @@ public static class Program
                      QuantizeCommand.Create(),
                      CalibrateCommand.Create(),
                      OpsLibraryCommand.Create(),
+                     FuzzCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

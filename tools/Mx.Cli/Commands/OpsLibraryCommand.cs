@@ -22,14 +22,21 @@ public static class OpsLibraryCommand
 
     private static int Execute(CliContext ctx)
     {
-        string path = SourceCheckoutScript() is { } script ? Build(script) : MxOpsLibrary.FindBesideApplication()
-            ?? throw new CliException($"{MxOpsLibrary.FileNameForThisCpu} is not beside this tool ({AppContext.BaseDirectory}) and this is no source checkout to build it in");
+        string path = OpsLibraryLocator.Locate();
         string build = Path.GetFileName(path) == MxOpsLibrary.Avx512FileName ? "x86-64-v4 (AVX-512)" : "x86-64-v3 (AVX2)";
         ctx.Out.WriteLine($"mx.onnx custom-op library, {build} build for this CPU; load it with RegisterCustomOpsLibrary in ONNX Runtime 1.17 or later:");
         ctx.Out.WriteLine(path);
         return 0;
     }
+}
 
+/// <summary>Finds the native op library for this CPU: built in a source checkout, else the copy beside the installed tool.</summary>
+internal static class OpsLibraryLocator
+{
+    /// <summary>The library's absolute path.</summary>
+    /// <exception cref="CliException">It cannot be built or found; the message says why.</exception>
+    public static string Locate() => SourceCheckoutScript() is { } script ? Build(script) : MxOpsLibrary.FindBesideApplication()
+        ?? throw new CliException($"{MxOpsLibrary.FileNameForThisCpu} is not beside this tool ({AppContext.BaseDirectory}) and this is no source checkout to build it in");
     /// <summary>build/build-ops-library.sh of the checkout this tool was built in, or null for an installed tool.</summary>
     private static string? SourceCheckoutScript()
     {
