@@ -17,6 +17,8 @@ public static class MxOps
     public const int DomainVersion = 1;
 
     private static readonly Lazy<CustomOpDomain> s_domain = new(() => new CustomOpDomain(DomainName, Definitions()));
+    private static readonly Lazy<CustomOpDomain> s_cudaDomain = new(() => new CustomOpDomain(DomainName,
+        MxMatMulOp.Create(MxOpsDevice.Cuda), MxGatherOp.Create(), MxDequantizeOp.Create(), MxQuantizeDequantizeOp.Create()));
 
     /// <summary>
     /// The process-wide domain holding the four ops. Created on first use and never released: every session options
@@ -36,16 +38,26 @@ public static class MxOps
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
     /// <exception cref="OrtLibraryException">ONNX Runtime's native library is missing or older than the ops need.</exception>
     /// <exception cref="OrtException">ORT refused the domain.</exception>
-    public static void Register(SessionOptions options)
+    public static void Register(SessionOptions options) => Register(options, MxOpsDevice.Cpu);
+
+    /// <summary>
+    /// Adds the MX ops to <paramref name="options"/> computing on <paramref name="device"/> (see <see cref="MxOpsDevice"/>).
+    /// One options object gets one registration: asking for another device on the same options is refused.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options already have the MX ops for the other device.</exception>
+    public static void Register(SessionOptions options, MxOpsDevice device)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Domain.AddTo(options);
+        (device == MxOpsDevice.Cuda ? s_cudaDomain.Value : Domain).AddTo(options);
     }
 
-    /// <summary>Adds the MX ops to <paramref name="options"/> (see <see cref="Register"/>) and returns the same options.</summary>
-    public static SessionOptions RegisterMxOps(this SessionOptions options)
+    /// <summary>Adds the MX ops to <paramref name="options"/> (see <see cref="Register(SessionOptions)"/>) and returns the same options.</summary>
+    public static SessionOptions RegisterMxOps(this SessionOptions options) => options.RegisterMxOps(MxOpsDevice.Cpu);
+
+    /// <summary>Adds the MX ops computing on <paramref name="device"/> (see <see cref="Register(SessionOptions, MxOpsDevice)"/>) and returns the same options.</summary>
+    public static SessionOptions RegisterMxOps(this SessionOptions options, MxOpsDevice device)
     {
-        Register(options);
+        Register(options, device);
         return options;
     }
 }

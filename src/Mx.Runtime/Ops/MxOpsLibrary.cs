@@ -7,7 +7,7 @@ namespace Mx.Runtime.Ops;
 /// Runtime host that loads custom ops from a shared library. It comes in two builds with the same export, because
 /// NativeAOT decides at compile time whether AVX-512 code exists: <see cref="PortableFileName"/> (x86-64-v3: AVX2 and
 /// FMA) and <see cref="Avx512FileName"/> (x86-64-v4). The one for this CPU takes the same kernel paths, and so gives
-/// the same bits, as the managed registration (<see cref="MxOps.Register"/>) in the same process.
+/// the same bits, as the managed registration (<see cref="MxOps.Register(Microsoft.ML.OnnxRuntime.SessionOptions)"/>) in the same process.
 /// </summary>
 public static class MxOpsLibrary
 {

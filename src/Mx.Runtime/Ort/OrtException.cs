@@ -41,7 +41,7 @@ public sealed class OrtException : Exception
 }
 
 /// <summary>Reads Microsoft.ML.OnnxRuntime's exceptions, whose message is <c>[ErrorCode:Name] ORT's message</c>.</summary>
-internal static partial class OrtExceptions
+public static partial class OrtExceptions
 {
     [GeneratedRegex(@"^\[ErrorCode:(\w+)\] ?", RegexOptions.CultureInvariant)]
     private static partial Regex Prefix();

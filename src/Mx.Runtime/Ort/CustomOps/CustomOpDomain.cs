@@ -40,8 +40,10 @@ public sealed unsafe class CustomOpDomain
 
     /// <summary>
     /// Adds this domain to <paramref name="options"/> (Microsoft.ML.OnnxRuntime's), so sessions created from them can
-    /// run its ops. Adding the same domain to the same options again does nothing. Thread-safe.
+    /// run its ops. Adding the same domain to the same options again does nothing; another domain of the same name is
+    /// refused (ORT would fail every session of those options). Thread-safe.
     /// </summary>
+    /// <exception cref="InvalidOperationException">Another domain named <see cref="Name"/> is already on the options.</exception>
     /// <exception cref="OrtException">ORT refused the domain.</exception>
     public void AddTo(SessionOptions options)
     {
@@ -51,6 +53,8 @@ public sealed unsafe class CustomOpDomain
         lock (added)
         {
             if (added.Contains(this)) return;
+            if (added.Any(d => d.Name == Name))
+                throw new InvalidOperationException($"these session options already have another custom-op domain named '{Name}' (for example the MX ops registered for another device)");
             AddToNative(options.DangerousGetHandle());
             added.Add(this);
         }
