@@ -148,7 +148,16 @@ public sealed class HostTensorSession : IDisposable
                     pin.AddrOfPinnedObject(), tensor.Data.Length));
                 names.Add(name);
             }
-            using var outputs = Translate($"running {Source}", () => Session.Run(s_runOptions, names, values, outputNames));
+            IDisposableReadOnlyCollection<OrtValue> outputs;
+            try
+            {
+                outputs = Session.Run(s_runOptions, names, values, outputNames);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw Wrapped(e, $"running {Source}");   // the message is built only on failure: Run is the hot path
+            }
+            using var _ = outputs;
             var results = new HostTensor[outputNames.Count];
             int i = 0;
             foreach (var value in outputs)
@@ -181,6 +190,7 @@ public sealed class HostTensorSession : IDisposable
             if (!info.Accepts(tensor.Shape))
                 throw new ArgumentException($"input '{name}' of {Source} must be {info}, got shape [{string.Join(", ", tensor.Shape)}]", nameof(inputs));
         }
+        if (inputs.Count == Inputs.Count) return;   // every name is a model input and names are unique: none missing
         var missing = Inputs.Where(x => !inputs.ContainsKey(x.Name)).ToList();
         if (missing.Count > 0)
             throw new ArgumentException($"missing input{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing.Select(m => $"'{m.Name}'"))} for {Source}; expected inputs: {string.Join(", ", Inputs)}", nameof(inputs));
@@ -218,9 +228,14 @@ public sealed class HostTensorSession : IDisposable
         }
         catch (OnnxRuntimeException e)
         {
-            var (code, message) = OrtExceptions.Split(e);
-            throw new OrtException(code, message, $"{what}: {message}");
+            throw Wrapped(e, what);
         }
+    }
+
+    private static OrtException Wrapped(OnnxRuntimeException e, string what)
+    {
+        var (code, message) = OrtExceptions.Split(e);
+        return new OrtException(code, message, $"{what}: {message}", e);
     }
 
     /// <summary>Releases the session (and the options it created itself).</summary>

@@ -27,7 +27,7 @@ public enum OrtErrorCode
 public sealed class OrtException : Exception
 {
     /// <summary>Creates the exception; <paramref name="message"/> is what the caller shows, <paramref name="ortMessage"/> ORT's own text.</summary>
-    public OrtException(OrtErrorCode code, string ortMessage, string message) : base(message)
+    public OrtException(OrtErrorCode code, string ortMessage, string message, Exception? inner = null) : base(message, inner)
     {
         Code = code;
         OrtMessage = ortMessage;

@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Mx.Runtime.Formats;
 using Mx.Runtime.Ort;
+using Mx.Runtime.Tests.Ort;
 
 namespace Mx.Runtime.Tests.Ops;
 
@@ -28,24 +29,14 @@ public class ConcurrentRunTests
         var feeds = Enumerable.Range(0, Threads * RunsPerThread).Select(makeFeeds).ToArray();
         var want = feeds.Select(f => session.Run(f).Values.Single().Data).ToArray();
         var wrong = new System.Collections.Concurrent.ConcurrentBag<int>();
-        Exception? error = null;
-        var threads = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        var error = ConcurrentThreads.Run(Threads, t =>
         {
-            try
+            for (int r = 0; r < RunsPerThread; r++)
             {
-                for (int r = 0; r < RunsPerThread; r++)
-                {
-                    int i = r * Threads + t;
-                    if (!session.Run(feeds[i]).Values.Single().Data.AsSpan().SequenceEqual(want[i])) wrong.Add(i);
-                }
+                int i = r * Threads + t;
+                if (!session.Run(feeds[i]).Values.Single().Data.AsSpan().SequenceEqual(want[i])) wrong.Add(i);
             }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref error, e, null);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
+        });
         Assert.That(error, Is.Null);
         Assert.That(wrong, Is.Empty, "runs whose output differed from the single-threaded run");
     }

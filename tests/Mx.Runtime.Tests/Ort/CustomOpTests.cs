@@ -254,25 +254,15 @@ public class CustomOpTests
         float[] b = [1f, -1f, 0.5f, 0f, 2f];
         using var session = HostTensorSession.FromBytes(ScaleModel(3f, HostTensor.FromFloats(b, 5)), Options(threads: 2));
         int wrong = 0;
-        Exception? error = null;
-        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        var error = ConcurrentThreads.Run(4, t =>
         {
-            try
+            for (int r = 0; r < 50; r++)
             {
-                for (int r = 0; r < 50; r++)
-                {
-                    var x = Rows(1 + (r + t) % 9, 1000 * t + r);
-                    var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = x })["y"];
-                    if (!y.AsSpan<float>().SequenceEqual(Reference(x, 3f, b))) Interlocked.Increment(ref wrong);
-                }
+                var x = Rows(1 + (r + t) % 9, 1000 * t + r);
+                var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = x })["y"];
+                if (!y.AsSpan<float>().SequenceEqual(Reference(x, 3f, b))) Interlocked.Increment(ref wrong);
             }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref error, e, null);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
+        });
         Assert.That(error, Is.Null);
         Assert.That(wrong, Is.Zero);
     }

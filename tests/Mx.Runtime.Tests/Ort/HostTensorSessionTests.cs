@@ -269,11 +269,8 @@ public class OrtSessionTests
             .Initializer("w", w).Node("MatMul", ["x", "w"], ["y"]).ToBytes());
         var ws = w.AsSpan<float>().ToArray();
         int failures = 0;
-        Exception? error = null;
-        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        var error = ConcurrentThreads.Run(4, t =>
         {
-            try
-            {
             var rng = new Random(100 + t);
             for (int r = 0; r < 50; r++)
             {
@@ -287,14 +284,7 @@ public class OrtSessionTests
                     if (Math.Abs(y[c] - sum) > 1e-4) Interlocked.Increment(ref failures);
                 }
             }
-            }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref error, e, null);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
+        });
         Assert.That(error, Is.Null);
         Assert.That(failures, Is.Zero);
     }

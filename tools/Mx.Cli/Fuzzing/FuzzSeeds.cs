@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Mx.Onnx.Graph;
 using Mx.Onnx.Proto;
 using Mx.Runtime;
 using Mx.Runtime.Formats;
@@ -109,13 +110,13 @@ internal static class FuzzSeeds
 
         public Builder Input(string name, int type, params object[] dims)
         {
-            Proto.Graph.Input.Add(ValueInfo(name, type, dims));
+            Proto.Graph.Input.Add(ValueInfos.Tensor(name, type, dims));
             return this;
         }
 
         public Builder Output(string name, int type, params object[] dims)
         {
-            Proto.Graph.Output.Add(ValueInfo(name, type, dims));
+            Proto.Graph.Output.Add(ValueInfos.Tensor(name, type, dims));
             return this;
         }
 
@@ -145,14 +146,6 @@ internal static class FuzzSeeds
             var node = new NodeProto { OpType = op, Name = NodeName, Domain = MxOps.DomainName, Input = { inputs }, Output = { outputs } };
             foreach (var (name, value) in attributes) node.Attribute.Add(FuzzAttributes.Make(name, value));
             Proto.Graph.Node.Add(node);
-        }
-
-        private static ValueInfoProto ValueInfo(string name, int type, object[] dims)
-        {
-            var shape = new TensorShapeProto();
-            foreach (var d in dims)
-                shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d, System.Globalization.CultureInfo.InvariantCulture) });
-            return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = type, Shape = shape } } };
         }
     }
 }

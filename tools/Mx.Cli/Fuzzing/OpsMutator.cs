@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Mx.Onnx.Graph;
 using Mx.Onnx.Proto;
 using Mx.Runtime;
 using Mx.Runtime.Formats;
@@ -155,9 +156,7 @@ internal static class OpsMutator
             {
                 var t = packed[rng.Next(packed.Count)];
                 model.Graph.Initializer.Remove(t);
-                var info = new ValueInfoProto { Name = t.Name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 2, Shape = new TensorShapeProto() } } };
-                foreach (long d in t.Dims) info.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-                model.Graph.Input.Add(info);
+                model.Graph.Input.Add(ValueInfos.Tensor(t.Name, t.DataType, [.. t.Dims.Cast<object>()]));
                 feeds[t.Name] = new HostTensor(TensorElementType.UInt8, [.. t.Dims], t.RawData.ToByteArray());
                 (tensor, what) = (t.Name, $"'{t.Name}' fed at run time instead of an initializer");
                 break;
