@@ -17,6 +17,7 @@ public static class Program
         // Each command lives in its own file under Commands/ and is listed here.
         foreach (var command in new[]
                  {
+                     InfoCommand.Create(),
                      InspectCommand.Create(),
                      RunCommand.Create(),
                      TensorCommand.Create(),

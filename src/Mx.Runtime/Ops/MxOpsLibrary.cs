@@ -1,4 +1,4 @@
-using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Runtime.Ops;
 
@@ -17,9 +17,12 @@ public static class MxOpsLibrary
     /// <summary>The build for x86-64-v4 CPUs (AVX-512 F, BW, CD, DQ, VL).</summary>
     public const string Avx512FileName = "libmxonnx-avx512.so";
 
-    /// <summary>Whether this CPU has every x86-64-v4 instruction set (AVX-512 F, BW, CD, DQ and VL).</summary>
-    public static bool CpuIsX86_64V4 =>
-        Avx512F.IsSupported && Avx512F.VL.IsSupported && Avx512BW.IsSupported && Avx512CD.IsSupported && Avx512DQ.IsSupported;
+    /// <summary>
+    /// Whether this CPU (and runtime) has AVX-512 as the kernels use it (F, BW, DQ, VL; every such CPU also has CD,
+    /// the rest of x86-64-v4): <see cref="CpuFeatures.Detected"/>, not masked by <c>MX_DISABLE_ISA</c>, because the
+    /// library itself applies that mask inside the same process.
+    /// </summary>
+    public static bool CpuIsX86_64V4 => (CpuFeatures.Detected & IsaFeatures.Avx512) != 0;
 
     /// <summary>The file name of the build this CPU should load.</summary>
     public static string FileNameForThisCpu => CpuIsX86_64V4 ? Avx512FileName : PortableFileName;

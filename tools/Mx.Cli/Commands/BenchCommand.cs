@@ -80,6 +80,7 @@ public static class BenchCommand
             bool asJson = ctx.Get(json);
             var report = GemmVsOrt.Run(options, asJson ? null : line => ctx.Out.WriteLine(line));
             if (asJson) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            else ctx.Out.WriteLine($"isa used by the MX kernels: {report.Isa} (enabled: {report.IsaEnabled})");
             return 0;
         });
         return command;
