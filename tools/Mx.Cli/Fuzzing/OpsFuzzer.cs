@@ -61,7 +61,8 @@ internal sealed class OpsFuzzer : IDisposable
         var seeds = FuzzSeeds.All;
         for (int i = 0; i < count; i++)
         {
-            var mutant = OpsMutator.Mutate(seeds[i % seeds.Count], new Random(HashCode.Combine(seed, i)));
+            // A fixed mix of seed and index (HashCode.Combine is randomized per process): the same seed, the same mutants.
+            var mutant = OpsMutator.Mutate(seeds[i % seeds.Count], new Random(unchecked(seed * 1_000_003 + i)));
             report.Mutants++;
             report.ByKind[mutant.Kind] = report.ByKind.GetValueOrDefault(mutant.Kind) + 1;
             string label = $"mutant {i} ({mutant.Seed.Name}: {mutant.Description})";
