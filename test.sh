@@ -24,6 +24,12 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "test.sh: chromium missing and $MX_CHROMIUM_UNAVAILABLE; the report rendering test will skip"
   fi
 fi
+# The native custom-op library (NativeAOT) is published, not built by `dotnet test`; its tests load it.
+ops_failed=0
+if ! "$root/build/build-ops-library.sh" >/dev/null 2>"$log.ops"; then
+  echo "test.sh: building the native custom-op library failed: $(tail -1 "$log.ops")"; ops_failed=1
+fi
+rm -f "$log.ops"
 
 dotnet test "$root/Mx.Onnx.sln" -c Release --nologo --blame-hang-timeout 15m "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
@@ -57,6 +63,7 @@ sum() { grep -E '^(Passed|Failed)!' "$log" | grep -oE "$1: +[0-9]+" | awk '{s+=$
 passed=$(sum Passed); failed=$(sum Failed); skipped=$(sum Skipped)
 rm -f "$log"
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi   # a build or runner failure counts as a failure
+if [ "$ops_failed" -ne 0 ]; then failed=$((failed + 1)); rc=1; fi
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$rc"

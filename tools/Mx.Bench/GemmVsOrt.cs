@@ -114,10 +114,9 @@ public static class GemmVsOrt
         var times = new Dictionary<(string, int), (double Us, double Err)>();
         foreach (var (name, path, _, reference) in models)
         {
-            var options = new OrtSessionOptions { IntraOpThreads = o.Threads };
-            MxOps.Register(options);
+            using var options = HostTensorSession.CreateOptions(o.Threads);
             // One session alive at a time: ORT's spinning intra-op threads of an idle session would steal CPU.
-            using var session = OrtSession.FromFile(path, options);
+            using var session = HostTensorSession.FromFile(path, options);
             foreach (int m in o.Ms)
             {
                 var feeds = new Dictionary<string, HostTensor> { ["A"] = HostTensor.FromFloats(inputs[m], m, k) };

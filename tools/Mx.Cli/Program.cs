@@ -26,6 +26,8 @@ public static class Program
                      ReportCommand.Create(),
                      QuantizeCommand.Create(),
                      CalibrateCommand.Create(),
+                     OpsLibraryCommand.Create(),
+                     FuzzCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

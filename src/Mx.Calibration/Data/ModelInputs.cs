@@ -12,11 +12,10 @@ public static class ModelInputs
     public static IReadOnlyList<OrtTensorInfo> Of(OnnxModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var options = new OrtSessionOptions();
-        MxOps.Register(options);
+        using var options = HostTensorSession.CreateOptions();
         try
         {
-            using var session = OrtSession.FromBytes(model.ToBytes(), options);
+            using var session = HostTensorSession.FromBytes(model.ToBytes(), options);
             return session.Inputs;
         }
         catch (OrtException ex)

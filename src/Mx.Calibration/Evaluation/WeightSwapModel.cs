@@ -36,7 +36,7 @@ public sealed record SwapInput(string InputName, WeightLayout Layout, HostTensor
 /// </remarks>
 public sealed class WeightSwapModel : IDisposable
 {
-    private readonly OrtSession _session;
+    private readonly HostTensorSession _session;
     private readonly Dictionary<string, IReadOnlyList<SwapInput>> _weights;
     private readonly Dictionary<string, HostTensor> _inputs;
     private readonly IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> _samples;
@@ -59,11 +59,10 @@ public sealed class WeightSwapModel : IDisposable
         ArgumentNullException.ThrowIfNull(samples);
         using var copy = OnnxModel.FromBytes(model.ToBytes(), sourceName: model.Source);
         (_weights, _inputs) = MakeInputs(copy, weightNames, model.Source);
-        var options = new OrtSessionOptions();
-        MxOps.Register(options);
+        using var options = HostTensorSession.CreateOptions();
         try
         {
-            _session = OrtSession.FromBytes(copy.ToBytes(), options);
+            _session = HostTensorSession.FromBytes(copy.ToBytes(), options);
         }
         catch (OrtException ex)
         {

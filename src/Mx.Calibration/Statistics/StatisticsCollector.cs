@@ -37,12 +37,11 @@ public static class StatisticsCollector
             });
             outputs.Add(name);
         }
-        var sessionOptions = new OrtSessionOptions();
-        MxOps.Register(sessionOptions);
-        OrtSession session;
+        using var sessionOptions = HostTensorSession.CreateOptions();
+        HostTensorSession session;
         try
         {
-            session = OrtSession.FromBytes(copy.ToBytes(), sessionOptions);
+            session = HostTensorSession.FromBytes(copy.ToBytes(), sessionOptions);
         }
         catch (OrtException ex)
         {

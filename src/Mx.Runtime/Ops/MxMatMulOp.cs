@@ -1,3 +1,4 @@
+using Mx.Runtime.Cuda;
 using Mx.Runtime.Formats;
 using Mx.Runtime.Kernels;
 using Mx.Runtime.Ort;
@@ -14,7 +15,10 @@ public static class MxMatMulOp
     public const string Name = "MxMatMul";
 
     /// <summary>The op definition (inputs A, W_elements, W_scales, bias?, W_micro?; output Y).</summary>
-    public static CustomOpDefinition Definition { get; } = new(Name,
+    public static CustomOpDefinition Definition { get; } = Create(MxOpsDevice.Cpu);
+
+    /// <summary>A new definition (an op joins one domain) whose kernels run on <paramref name="device"/> where they can.</summary>
+    internal static CustomOpDefinition Create(MxOpsDevice device) => new(Name,
         [
             new(TensorElementType.Float),
             new(TensorElementType.UInt8),
@@ -23,19 +27,23 @@ public static class MxMatMulOp
             new(TensorElementType.UInt8, CustomOpArity.Optional),
         ],
         [new(TensorElementType.Float)],
-        info => new MxMatMulNodeKernel(info));
+        info => new MxMatMulNodeKernel(info, device));
 }
 
-/// <summary>One MxMatMul node: validated attributes and the packed GEMM kernel over the node's initializers. Immutable.</summary>
-internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel
+/// <summary>
+/// One MxMatMul node: validated attributes and the packed GEMM kernel over the node's initializers, or, registered for
+/// <see cref="MxOpsDevice.Cuda"/>, the weight uploaded to the GPU once (docs/cuda.md). Immutable.
+/// </summary>
+internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel, IDisposable
 {
     private readonly MxMatMulKernel _kernel;
+    private readonly CudaMxMatMul? _gpu;   // weight-only nodes in a format the CUDA kernels run, when registered for CUDA
     private readonly float _alpha;
     private readonly float _beta;
     private readonly int _k;
     private readonly int _n;
 
-    public MxMatMulNodeKernel(KernelInfo info)
+    public MxMatMulNodeKernel(KernelInfo info, MxOpsDevice device)
     {
         MxFormat format = MxOpAttributes.Format(info);
         // The GEMM kernels read one micro-exponent byte per block, so MX9/MX6/MX4 weights use blocks of 16.
@@ -69,7 +77,13 @@ internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel
         }
         var weight = MxPackedWeight.FromPointers(format, _n, _k, bs, elements.Data, elements.Length, scales.Data, scales.Length, micro.Data, micro.Length);
         _kernel = new MxMatMulKernel(weight, mode);
+        // MX activations and the shared-microexponent formats stay on the CPU kernel (the CUDA kernels have neither).
+        if (device == MxOpsDevice.Cuda && mode == MxGemmMode.WeightOnly && CudaKernelVariant.Supports(format))
+            _gpu = CudaMxMatMul.Create(CudaBackend.Open(), format, bs, _k, _n, (byte*)elements.Data, elements.Length, (byte*)scales.Data, scales.Length, null);
     }
+
+    /// <summary>Whether this node runs its product on the GPU.</summary>
+    public bool OnGpu => _gpu is not null;
 
     public void Compute(KernelContext context)
     {
@@ -92,10 +106,20 @@ internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel
         float* pa = a.Pointer<float>(), py = y.Pointer<float>();
         float* pb = bias.IsPresent ? bias.Pointer<float>() : null;
         // The kernel adds an unscaled bias itself; other alpha/beta need one extra pass over Y.
+        if (_gpu is not null)
+        {
+            // Host in, host out: ORT runs this op on its CPU provider, the product itself runs on the GPU.
+            _gpu.Run(pa, (int)m, py);
+            if (_alpha != 1f || pb != null) ScaleAndAddBias(py, m, pb);
+            return;
+        }
         bool plain = _alpha == 1f && (pb == null || _beta == 1f);
         _kernel.Run(pa, (int)m, plain ? pb : null, py, context);
         if (!plain) ScaleAndAddBias(py, m, pb);
     }
+
+    /// <summary>Frees the GPU copy of the weight (ORT destroys kernels with their session).</summary>
+    public void Dispose() => _gpu?.Dispose();
 
     private void ScaleAndAddBias(float* y, long m, float* bias)
     {
