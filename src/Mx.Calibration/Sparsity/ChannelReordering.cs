@@ -89,3 +89,47 @@ public static class ChannelReordering
         model.Refresh();
     }
 }
+
+/// <summary>Runs a model on calibration samples and collects the hidden tensors of its permutable MLPs.</summary>
+public static class HiddenActivations
+{
+    /// <summary>
+    /// Every permutable MLP of <paramref name="model"/> (<see cref="MlpChannelGroup.Find"/>), planned from its hidden
+    /// activations over <paramref name="samples"/> and applied (the model is edited in place); returns the plans.
+    /// Groups whose reorder would not lower the block density are left as they are (and not returned).
+    /// </summary>
+    public static IReadOnlyList<ChannelReorderPlan> ReorderAll(OnnxModel model, Data.CalibrationSamples samples, float threshold = 0)
+    {
+        var groups = MlpChannelGroup.Find(model);
+        if (groups.Count == 0) return [];
+        var rows = Capture(model, groups, samples);
+        var plans = new List<ChannelReorderPlan>();
+        for (int i = 0; i < groups.Count; i++)
+        {
+            var plan = ChannelReordering.Plan(groups[i], rows[i], threshold);
+            if (plan.DensityAfter >= plan.DensityBefore) continue;
+            ChannelReordering.Apply(model, plan);
+            plans.Add(plan);
+        }
+        return plans;
+    }
+
+    /// <summary>The hidden rows (samples × positions, channels last) of each group, in the order of <paramref name="groups"/>.</summary>
+    public static float[][] Capture(OnnxModel model, IReadOnlyList<MlpChannelGroup> groups, Data.CalibrationSamples samples)
+    {
+        var copy = OnnxModel.FromBytes(model.ToBytes());
+        foreach (var g in groups)
+            if (!copy.Proto.Graph.Output.Any(o => o.Name == g.Hidden))
+                copy.Proto.Graph.Output.Add(new Mx.Onnx.Proto.ValueInfoProto { Name = g.Hidden, Type = new Mx.Onnx.Proto.TypeProto { TensorType = new Mx.Onnx.Proto.TypeProto.Types.Tensor { ElemType = 1 } } });
+        using var options = Mx.Runtime.Ort.HostTensorSession.CreateOptions();
+        using var session = Mx.Runtime.Ort.HostTensorSession.FromBytes(copy.ToBytes(), options);
+        var names = groups.Select(g => g.Hidden).ToArray();
+        var collected = groups.Select(_ => new List<float>()).ToArray();
+        foreach (var sample in samples.Samples)
+        {
+            var outputs = session.Run(sample, names);
+            for (int i = 0; i < groups.Count; i++) collected[i].AddRange(outputs[i].ToFloatArray());
+        }
+        return collected.Select(c => c.ToArray()).ToArray();
+    }
+}

@@ -1,6 +1,7 @@
 using Mx.Runtime.Cuda;
 using Mx.Runtime.Formats;
 using Mx.Runtime.Kernels;
+using Mx.Runtime.Kernels.Sparse;
 using Mx.Runtime.Ort;
 
 namespace Mx.Runtime.Ops;
@@ -14,7 +15,7 @@ public static class MxMatMulOp
     /// <summary>The node op_type.</summary>
     public const string Name = "MxMatMul";
 
-    /// <summary>The op definition (inputs A, W_elements, W_scales, bias?, W_micro?; output Y).</summary>
+    /// <summary>The op definition (inputs A, W_elements, W_scales, bias?, W_micro?, W_mask?; output Y).</summary>
     public static CustomOpDefinition Definition { get; } = Create(MxOpsDevice.Cpu);
 
     /// <summary>A new definition (an op joins one domain) whose kernels run on <paramref name="device"/> where they can.</summary>
@@ -24,6 +25,7 @@ public static class MxMatMulOp
             new(TensorElementType.UInt8),
             new(TensorElementType.UInt8),
             new(TensorElementType.Float, CustomOpArity.Optional),
+            new(TensorElementType.UInt8, CustomOpArity.Optional),
             new(TensorElementType.UInt8, CustomOpArity.Optional),
         ],
         [new(TensorElementType.Float)],
@@ -36,7 +38,8 @@ public static class MxMatMulOp
 /// </summary>
 internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel, IDisposable
 {
-    private readonly MxMatMulKernel _kernel;
+    private readonly MxMatMulKernel? _kernel;
+    private readonly MxKMajorKernel? _sparse;   // layout = "kmajor"
     private readonly CudaMxMatMul? _gpu;   // weight-only nodes in a format the CUDA kernels run, when registered for CUDA
     private readonly float _alpha;
     private readonly float _beta;
@@ -59,6 +62,21 @@ internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel, IDisposable
             var s => throw new ArgumentException($"attribute 'act_format' = '{s}' is not supported; use \"\" (weight-only) or \"mxint8\""),
         };
 
+        string storage = info.GetString("layout", "");
+        float threshold = info.GetFloat("sparse_threshold", 0f);
+        if (!(threshold >= 0) || float.IsInfinity(threshold))
+            throw new ArgumentException($"attribute 'sparse_threshold' = {threshold} must be a finite number ≥ 0");
+        if (storage == "kmajor")
+        {
+            _sparse = CreateKMajor(info, format, bs, mode, threshold);
+            return;
+        }
+        if (storage is not ("" or "rowmajor"))
+            throw new ArgumentException($"attribute 'layout' = '{storage}' is not supported; use \"rowmajor\" (the default) or \"kmajor\"");
+        if (threshold != 0) throw new ArgumentException("attribute 'sparse_threshold' needs layout = \"kmajor\" (the K-major kernels are the ones that skip blocks)");
+        if (PackedInputs.TryConstant(info, 5, "W_mask") is { } strayMask)
+            throw new ArgumentException($"input 5 (W_mask) is given ({strayMask.Length} bytes) but only layout = \"kmajor\" has a tile mask");
+
         var layout = new MxPackedLayout(format, [_n, _k], 1, bs);
         string dims = $"{format.Name} N = {_n}, K = {_k}, block_size = {bs}";
         var elements = PackedInputs.RequireConstant(info, 1, "W_elements", MxMatMulOp.Name);
@@ -80,6 +98,29 @@ internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel, IDisposable
         // MX activations and the shared-microexponent formats stay on the CPU kernel (the CUDA kernels have neither).
         if (device == MxOpsDevice.Cuda && mode == MxGemmMode.WeightOnly && CudaKernelVariant.Supports(format))
             _gpu = CudaMxMatMul.Create(CudaBackend.Open(), format, bs, _k, _n, (byte*)elements.Data, elements.Length, (byte*)scales.Data, scales.Length, null);
+    }
+
+    // A K-major weight (docs/packed-layout.md): elements [nb, T·16·BlockBytes] (or the stored tiles with W_mask),
+    // scales [nb, T·16]; the CPU K-major kernels skip zero activation blocks.
+    private MxKMajorKernel CreateKMajor(KernelInfo info, MxFormat format, int bs, MxGemmMode mode, float threshold)
+    {
+        if (!MxKMajorLayout.Supports(format, bs, out string? why)) throw new ArgumentException($"attribute 'layout' = \"kmajor\": {why}");
+        var layout = new MxKMajorLayout(format, _n, _k, bs);
+        var elements = PackedInputs.RequireConstant(info, 1, "W_elements", MxMatMulOp.Name);
+        var scales = PackedInputs.RequireConstant(info, 2, "W_scales", MxMatMulOp.Name);
+        if (PackedInputs.TryConstant(info, 4, "W_micro") is { } micro)
+            throw new ArgumentException($"input 4 (W_micro) is given ({micro.Length} bytes) but {format.Name} has no micro-exponents");
+        PackedBuffer mask = PackedInputs.TryConstant(info, 5, "W_mask") ?? default;
+        MxKMajorWeight weight;
+        try
+        {
+            weight = MxKMajorWeight.FromPointers(layout, elements.Data, elements.Length, scales.Data, scales.Length, mask.Data, mask.Length);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ArgumentException($"K-major inputs do not fit {layout} (W_elements {elements.Shape}, W_scales {scales.Shape}{(mask.Length > 0 ? $", W_mask {mask.Shape}" : "")}): {ex.Message}", ex);
+        }
+        return new MxKMajorKernel(weight, mode, threshold);
     }
 
     /// <summary>Whether this node runs its product on the GPU.</summary>
@@ -114,7 +155,8 @@ internal sealed unsafe class MxMatMulNodeKernel : ICustomKernel, IDisposable
             return;
         }
         bool plain = _alpha == 1f && (pb == null || _beta == 1f);
-        _kernel.Run(pa, (int)m, plain ? pb : null, py, context);
+        if (_sparse is not null) _sparse.Run(pa, (int)m, plain ? pb : null, py, context);
+        else _kernel!.Run(pa, (int)m, plain ? pb : null, py, context);
         if (!plain) ScaleAndAddBias(py, m, pb);
     }
 
