@@ -35,6 +35,7 @@ public sealed unsafe class MxKMajorKernel
     private readonly bool _weightOnly512;
     private readonly Vector512<float> _nibbleFloats;   // weight-only 4-bit: code → value · 2^IntShift
     private readonly float _valueScale;                // weight-only: 2^−IntShift
+    private readonly float _sumScale;                  // weight-only MXINT8: 2^−24 (codes are decoded as code · 2^24)
     private readonly Lazy<MxMatMulKernel> _fallback;
     private static readonly Dictionary<KMajorShape, nint> Code = [];
 
@@ -80,6 +81,7 @@ public sealed unsafe class MxKMajorKernel
             for (int code = 0; code < 16 && kind == VnniWeightKind.Nibble4; code++) f[code] = tables.Ints[code];
             _nibbleFloats = Vector512.Create(f);
             _valueScale = (float)Math.ScaleB(1.0, -tables.IntShift);
+            _sumScale = kind == VnniWeightKind.Int8 ? 1f / (1 << 24) : 1f;
         }
     }
 
@@ -316,19 +318,29 @@ public sealed unsafe class MxKMajorKernel
                     else
                         for (int c = 0; c < 8; c++)
                         {
-                            Vector512<int> x = Vector512.Load((int*)(wt + 64 * c));
+                            // vpshufb moves byte b of each row's dword to the top byte (the rest zero): code · 2^24 as
+                            // a signed int32, exact in fp32 after conversion; the block sum is scaled by 2^−24 (exact).
+                            Vector512<byte> x = Vector512.Load(wt + 64 * c);
                             float* e = ab + 4 * c;
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single((x << 24) >> 24), Vector512.Create(e[0]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single((x << 16) >> 24), Vector512.Create(e[1]), s1);
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single((x << 8) >> 24), Vector512.Create(e[2]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(x >> 24), Vector512.Create(e[3]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[0]).AsInt32()), Vector512.Create(e[0]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[1]).AsInt32()), Vector512.Create(e[1]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[2]).AsInt32()), Vector512.Create(e[2]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[3]).AsInt32()), Vector512.Create(e[3]), s1);
                         }
                     Vector512<float> scales = RowGroup.E8M0ToFloat(Vector128.Load(_w.Scales + (long)j * l.PaddedN + t * 16)) * _valueScale;
-                    yacc = Avx512F.FusedMultiplyAdd(s0 + s1, scales, yacc);
+                    yacc = Avx512F.FusedMultiplyAdd((s0 + s1) * _sumScale, scales, yacc);
                 }
                 StoreTile(args->Y + (long)r * n, args->Bias, t, n, yacc);
             }
     }
+
+    // Per byte b of a dword: a vpshufb mask that puts it in the top byte of its dword and zeroes the rest.
+    private static readonly Vector512<byte>[] Top = Enumerable.Range(0, 4).Select(b =>
+    {
+        var m = new byte[64];
+        for (int i = 0; i < 64; i++) m[i] = i % 4 == 3 ? (byte)(i / 4 % 4 * 4 + b) : (byte)0x80;
+        return Vector512.Create(m);
+    }).ToArray();
 
     private static void StoreTile(float* yRow, float* bias, int t, int n, Vector512<float> v)
     {
