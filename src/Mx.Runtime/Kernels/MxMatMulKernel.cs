@@ -216,12 +216,7 @@ public sealed unsafe class MxMatMulKernel
     /// <exception cref="ArgumentException">A buffer is too small or bias has the wrong length.</exception>
     public void Run(ReadOnlySpan<float> a, int m, ReadOnlySpan<float> bias, Span<float> y, IParallelRunner? runner = null)
     {
-        ValidateM(m);
-        long need = (long)m * Weight.K, needY = (long)m * Weight.Rows;
-        if (a.Length < need) throw new ArgumentException($"A has {a.Length} floats; [{m}, {Weight.K}] needs {need}", nameof(a));
-        if (y.Length < needY) throw new ArgumentException($"Y has {y.Length} floats; [{m}, {Weight.Rows}] needs {needY}", nameof(y));
-        if (!bias.IsEmpty && bias.Length != Weight.Rows)
-            throw new ArgumentException($"bias has {bias.Length} floats; it must be empty or hold N = {Weight.Rows}", nameof(bias));
+        GemmSpans.Validate(m, Weight.K, Weight.Rows, a.Length, bias.Length, y.Length);
         fixed (float* pa = a)
         fixed (float* pb = bias)
         fixed (float* py = y)

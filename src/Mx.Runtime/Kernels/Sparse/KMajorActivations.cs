@@ -78,7 +78,7 @@ internal static unsafe class KMajorActivations
         {
             float* b = dst + j * 32;
             Vector512<uint> x0 = Vector512.Load((uint*)b) & Vector512.Create(0x7FFFFFFFu), x1 = Vector512.Load((uint*)b + 16) & Vector512.Create(0x7FFFFFFFu);
-            uint amax = Vector512.Max(x0, x1) is var mx ? MaxLane(mx) : 0;
+            uint amax = MaxLane(Vector512.Max(x0, x1));
             bool nan = amax >= 0x7F800000u;   // NaN or Inf: keep (bit patterns compare as unsigned integers)
             bool live = nan || (threshold > 0 ? BitConverter.UInt32BitsToSingle(amax) > threshold : amax != 0);
             if (!live) new Span<float>(b, 32).Clear();

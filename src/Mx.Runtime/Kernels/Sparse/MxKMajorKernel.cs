@@ -111,11 +111,7 @@ public sealed unsafe class MxKMajorKernel
     /// <summary>Computes Y = A · Wᵀ (+ bias) over spans (A [m, K], bias [N] or empty, Y [m, N]).</summary>
     public void Run(ReadOnlySpan<float> a, int m, ReadOnlySpan<float> bias, Span<float> y, IParallelRunner? runner = null)
     {
-        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), m, "M must be ≥ 0");
-        long need = (long)m * _w.K, needY = (long)m * _w.Rows;
-        if (a.Length < need) throw new ArgumentException($"A has {a.Length} floats; [{m}, {_w.K}] needs {need}", nameof(a));
-        if (y.Length < needY) throw new ArgumentException($"Y has {y.Length} floats; [{m}, {_w.Rows}] needs {needY}", nameof(y));
-        if (!bias.IsEmpty && bias.Length != _w.Rows) throw new ArgumentException($"bias has {bias.Length} floats; it must be empty or hold N = {_w.Rows}", nameof(bias));
+        GemmSpans.Validate(m, _w.K, _w.Rows, a.Length, bias.Length, y.Length);
         fixed (float* pa = a)
         fixed (float* pb = bias)
         fixed (float* py = y)
