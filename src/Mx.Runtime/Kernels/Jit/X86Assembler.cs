@@ -215,7 +215,7 @@ internal sealed class X86Assembler
     private static readonly Op VPERMB = new(2, 1, false, 0x8D), VPERMD = new(2, 1, false, 0x36), VPERMPS = new(2, 1, false, 0x16);
     private static readonly Op VPDPBUSD = new(2, 1, false, 0x50), VPMULTISHIFTQB = new(2, 1, true, 0x83);
     private static readonly Op VCVTDQ2PS = new(1, 0, false, 0x5B);
-    private static readonly Op VFMADD231PS = new(2, 1, false, 0xB8);
+    private static readonly Op VFMADD231PS = new(2, 1, false, 0xB8), VFMADD132PS = new(2, 1, false, 0x98);
     private static readonly Op VMULPS = new(1, 0, false, 0x59), VADDPS = new(1, 0, false, 0x58);
     private static readonly Op VADDSS = new(1, 2, false, 0x58), VMOVSS_LOAD = new(1, 2, false, 0x10), VMOVSS_STORE = new(1, 2, false, 0x11);
     private static readonly Op VPMOVZXBD = new(2, 1, false, 0x31);
@@ -273,6 +273,9 @@ internal sealed class X86Assembler
     /// <summary>vfmadd231ps acc, a, b: acc = a·b + acc.</summary>
     public void Vfmadd231ps(Vec acc, Vec a, Vec b) => EvexReg(VFMADD231PS, acc.Id, a.Id, acc.LengthCode, b.Id);
     public void Vfmadd231ps(Vec acc, Vec a, Mem b) => EvexMem(VFMADD231PS, acc.Id, a.Id, acc.LengthCode, b, acc.Bits / 8, default, false);
+
+    /// <summary>vfmadd132ps acc, addend, dword [m]{1toN}: acc = acc · m + addend.</summary>
+    public void Vfmadd132ps1ToN(Vec acc, Vec addend, Mem m) => EvexMem(VFMADD132PS, acc.Id, addend.Id, acc.LengthCode, m, 4, default, false, broadcast: true);
 
     public void Vmulps(Vec dst, Vec a, Vec b) => EvexReg(VMULPS, dst.Id, a.Id, dst.LengthCode, b.Id);
     public void Vmulps(Vec dst, Vec a, Mem b) => EvexMem(VMULPS, dst.Id, a.Id, dst.LengthCode, b, dst.Bits / 8, default, false);

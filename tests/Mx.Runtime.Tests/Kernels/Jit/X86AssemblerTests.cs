@@ -118,6 +118,8 @@ public class X86AssemblerTests
         ("{evex} vaddps zmm0{k1}{z}, zmm0, zmmword ptr [rax+rbx*4]", a => a.Vaddps(Z(0), Z(0), new Mem(Gpr.Rax, 0, Gpr.Rbx, 4), K(1), zero: true), "62f17cc9580498"),
         ("{evex} vmovups zmmword ptr [rax+rbx*4]{k1}, zmm0", a => a.Vmovups(new Mem(Gpr.Rax, 0, Gpr.Rbx, 4), Z(0), K(1)), "62f17c49110498"),
         ("{evex} vmovups zmm6{k2}{z}, zmmword ptr [r9+128]", a => a.Vmovups(Z(6), new Mem(Gpr.R9, 128), K(2), zero: true), "62d17cca107102"),
+        ("{evex} vfmadd132ps zmm8, zmm25, dword ptr [r9+rdx+4100]{1to16}", a => a.Vfmadd132ps1ToN(Z(8), Z(25), new Mem(Gpr.R9, 4100, Gpr.Rdx)), "6252355098841104100000"),
+        ("{evex} vbroadcastss zmm25, dword ptr [r15+rdx+4096]", a => a.Vbroadcastss(Z(25), new Mem(Gpr.R15, 4096, Gpr.Rdx)), "62427d48188c1700100000"),
     ];
 
     public static IEnumerable<TestCaseData> All() => Cases.Select((c, i) => new TestCaseData(i).SetName($"Encodes {c.Text}"));
