@@ -62,10 +62,11 @@ public sealed unsafe class MxMatMulKernel
     private readonly bool _int8Mx512;      // MxMxInt8Avx512 (AVX-VNNI ymm) applies
     private readonly VnniGemv? _vnni;       // generated AVX512_VNNI MX×MX GEMV (4-bit, MXINT8), where it applies and can run
     private readonly MxMxDecodedVnni? _vnniDecoded;   // generated AVX512_VNNI MX×MX over weights decoded per 4 rows
+    private readonly MxMxTileGemm? _vnniTiles;         // generated AVX512_VNNI MX×MX GEMM over 16-row tiles (prefill)
     private readonly int _decodedOffset;    // what the decoded kernel adds to the weights' int values (its activation correction)
 
     // The AVX-512 MX×MX kernels a call can take; all of them read activations prepared by MxMxNibble4Avx512.Prepare.
-    private enum Mx512Kernel { None, VnniGemv, VnniDecoded, Nibble4Registers, Nibble4Decoded, Int8AvxVnni }
+    private enum Mx512Kernel { None, VnniGemv, VnniDecoded, VnniTiles, Nibble4Registers, Nibble4Decoded, Int8AvxVnni }
     private readonly bool _wo512;           // WeightOnlyNibble4Avx512 applies
     private readonly Vector512<float> _nibbleFloats;
 
@@ -107,12 +108,14 @@ public sealed unsafe class MxMatMulKernel
             {
                 _vnni = VnniGemv.ForNibble4(weight, lut);
                 _vnniDecoded = MxMxDecodedVnni.ForNibble4(weight, _nibbleLut);
+                _vnniTiles = new MxMxTileGemm(weight, _vnniDecoded.Decoder);
                 _decodedOffset = _nibbleOffset;
             }
             else if (int8Blocks)
             {
                 _vnni = VnniGemv.ForInt8(weight);
                 _vnniDecoded = MxMxDecodedVnni.ForInt8(weight);
+                _vnniTiles = new MxMxTileGemm(weight, _vnniDecoded.Decoder);
                 _decodedOffset = 128;
             }
             else if (_avx512 && _kind == DecoderKind.Six6Int && weight.BlockSize is 32 or 64 && IntSpan(tables) is var (lo, hi) && hi - lo <= 255)
@@ -120,6 +123,7 @@ public sealed unsafe class MxMatMulKernel
                 for (int c = 0; c < 64; c++) lut[c] = (byte)(tables.Ints[c] - lo);   // value · 2^s + Offset, 64 codes
                 _vnni = VnniGemv.ForSix6(weight, lut);
                 _vnniDecoded = MxMxDecodedVnni.ForSix6(weight, Vector512.Create((ReadOnlySpan<byte>)lut));
+                _vnniTiles = new MxMxTileGemm(weight, _vnniDecoded.Decoder);
                 _decodedOffset = -lo;
             }
         }
@@ -169,8 +173,8 @@ public sealed unsafe class MxMatMulKernel
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
-        : Mode == MxGemmMode.MxMx && _vnni != null ? $"avx512 {_kind} generated avx512-vnni zmm vpdpbusd GEMV (M ≤ {VnniMaxM}), decoded once per 4 rows + generated avx512-vnni (M > {VnniMaxM})"
-        : Mode == MxGemmMode.MxMx && _vnniDecoded != null ? $"avx512 {_kind} decoded once per 4 rows + generated avx512-vnni zmm vpdpbusd"
+        : Mode == MxGemmMode.MxMx && _vnni != null ? $"avx512 {_kind} generated avx512-vnni zmm vpdpbusd GEMV (M ≤ {VnniMaxM}), decoded per 4 rows (M < {TileMinM}), 16-row tiles × 8 rows GEMM (M ≥ {TileMinM})"
+        : Mode == MxGemmMode.MxMx && _vnniDecoded != null ? $"avx512 {_kind} decoded once per 4 rows + generated avx512-vnni zmm vpdpbusd (M < {TileMinM}), 16-row tiles × 8 rows GEMM (M ≥ {TileMinM})"
         : Mode == MxGemmMode.MxMx && _int8Mx512 ? "avx512 Int8 avx-vnni vpdpbusd int8-dot (M ≤ 3), avx2 int8-dot (M ≥ 4)"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} vpermb+maddubs int8-dot (M ≤ 3 decode in registers, else once per 4 rows)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
@@ -190,7 +194,7 @@ public sealed unsafe class MxMatMulKernel
         {
             switch (Choose512(m))
             {
-                case Mx512Kernel.VnniGemv or Mx512Kernel.VnniDecoded: return Avx512 | IsaFeatures.Avx512Vbmi | IsaFeatures.Avx512Vnni;
+                case Mx512Kernel.VnniGemv or Mx512Kernel.VnniDecoded or Mx512Kernel.VnniTiles: return Avx512 | IsaFeatures.Avx512Vbmi | IsaFeatures.Avx512Vnni;
                 case Mx512Kernel.Nibble4Registers or Mx512Kernel.Nibble4Decoded: return Avx512 | IsaFeatures.Avx512Vbmi;
                 case Mx512Kernel.Int8AvxVnni: return Avx512 | IsaFeatures.AvxVnni;
             }
@@ -454,7 +458,8 @@ public sealed unsafe class MxMatMulKernel
         int m = g.M, n = w.Rows;
         long rowBytes = MxMxNibble4Avx512.RowBytes(w.PaddedK);
         int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
-        long total = m * rowBytes + 64 + kc + w.BlocksPerRow + 64;
+        int rows = choice == Mx512Kernel.VnniTiles ? RoundUp(m, VnniTileGemmEmitter.MBlock) : m;   // the tile GEMM reads whole blocks of 8
+        long total = rows * rowBytes + 64 + kc + w.BlocksPerRow + 64;
         if (total > int.MaxValue) throw new ArgumentException($"M = {m} is too large for one MX×MX call at K = {w.K}");
         byte[] rented = ArrayPool<byte>.Shared.Rent((int)total);
         try
@@ -473,6 +478,15 @@ public sealed unsafe class MxMatMulKernel
                     MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, PrepOffset(choice), prep, tmp, (byte*)(tmp + kc), job.Flag);
                 else
                     job.For(runner, m, Chunk(m, 4, runner, 1), &PrepareRowsItem);
+                if (choice == Mx512Kernel.VnniTiles)
+                {
+                    new Span<byte>(prep + m * rowBytes, (int)((rows - m) * rowBytes)).Clear();
+                    MxMxTileGemm.FoldCorrections(prep, rowBytes, m, kc);
+                    job.P1 = rows;
+                    int tiles = (n + 15) / 16;
+                    job.For(runner, tiles, MxMxTileGemm.TilesPerGroup(w.PaddedK), &TilesItem);
+                    return;
+                }
                 // GEMV: one item per thread (fewest ORT callbacks).
                 int per = Chunk(n, MxMxNibble4Avx512.NR, runner, m <= MxMxGemm.InlineMaxM ? 1 : 4);
                 job.For(runner, n, RoundUp(per, MxMxNibble4Avx512.NR), &MxMxAvx512Item);
@@ -486,7 +500,7 @@ public sealed unsafe class MxMatMulKernel
 
     // Weight offset the activation correction is computed for: the 4-bit LUT offset, 128 for MXINT8 codes XOR 0x80,
     // or the decoded kernel's offset.
-    private int PrepOffset(Mx512Kernel choice) => choice == Mx512Kernel.VnniDecoded || _kind == DecoderKind.Six6Int ? _decodedOffset : _kind == DecoderKind.Int8 ? 128 : _nibbleOffset;
+    private int PrepOffset(Mx512Kernel choice) => choice is Mx512Kernel.VnniDecoded or Mx512Kernel.VnniTiles || _kind == DecoderKind.Six6Int ? _decodedOffset : _kind == DecoderKind.Int8 ? 128 : _nibbleOffset;
 
     /// <summary>
     /// Rows of A up to which the generated GEMV (weights decoded in registers for every row of A) runs; beyond, the
@@ -500,6 +514,7 @@ public sealed unsafe class MxMatMulKernel
     private Mx512Kernel Choose512(int m)
     {
         if (_vnni != null && m <= VnniMaxM) return Mx512Kernel.VnniGemv;
+        if (_vnniTiles != null && m >= TileMinM) return Mx512Kernel.VnniTiles;
         if (_vnniDecoded != null) return Mx512Kernel.VnniDecoded;
         if (_mxmx512) return m <= MxMxGemm.InlineMaxM ? Mx512Kernel.Nibble4Registers : Mx512Kernel.Nibble4Decoded;
         if (_int8Mx512 && m <= MxMxGemm.InlineMaxM) return Mx512Kernel.Int8AvxVnni;
@@ -512,6 +527,14 @@ public sealed unsafe class MxMatMulKernel
         for (int c = 0; c < 1 << t.Format.ElementBits; c++) { lo = Math.Min(lo, t.Ints[c]); hi = Math.Max(hi, t.Ints[c]); }
         return (lo, hi);
     }
+
+    /// <summary>
+    /// Rows of A from which the tile GEMM runs (it decodes a tile group once for all rows of A): measured on Zen 4
+    /// (K = N = 4096, one thread) ahead of the GEMV and the 4-row decoded kernel from M ≈ 13–24 on, 2× at M ≥ 128.
+    /// </summary>
+    private const int TileMinM = 16;
+
+    private static void TilesItem(KernelJob j, int t0, int t1) => j.Kernel._vnniTiles!.Run(j.G, (byte*)j.P0, j.Stride, (int)j.P1, t0, t1);
 
     private static void PrepareRowsItem(KernelJob j, int r0, int r1)
     {
