@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Mx.Calibration.Data;
 using Mx.Onnx;
 using Mx.Onnx.Quantization;
@@ -10,12 +11,11 @@ namespace Mx.Calibration.Tests;
 /// <summary>Helpers: run a model in ORT, seeded samples, fake-quantize with the quantizer (an independent path).</summary>
 internal static class TestModels
 {
-    public static OrtSession Session(OnnxModel model, bool optimize = true)
+    public static HostTensorSession Session(OnnxModel model, bool optimize = true)
     {
-        var options = new OrtSessionOptions();
-        if (!optimize) options.GraphOptimizationLevel = OrtGraphOptimizationLevel.DisableAll;
-        MxOps.Register(options);
-        return OrtSession.FromBytes(model.ToBytes(), options);
+        using var options = HostTensorSession.CreateOptions();
+        if (!optimize) options.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+        return HostTensorSession.FromBytes(model.ToBytes(), options);
     }
 
     public static CalibrationSamples Random(OnnxModel model, int count, int seed) =>

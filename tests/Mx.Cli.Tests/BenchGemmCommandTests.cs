@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Cli.Tests;
 
@@ -27,6 +28,23 @@ public class BenchGemmCommandTests : CliTest
             Assert.That(v.GetProperty("speedup_vs_ort_fp32").GetDouble(), Is.EqualTo(fp32 / v.GetProperty("median_us").GetDouble()).Within(1e-9));
             Assert.That(v.GetProperty("speedup_vs_matmulnbits").GetDouble(), Is.EqualTo(nbits / v.GetProperty("median_us").GetDouble()).Within(1e-9));
         }
+    }
+
+    [Test]
+    public void Json_NamesTheFeaturesTheTimedKernelsUsed()
+    {
+        var (code, output, err) = Mx("bench", "gemm", "--m", "1", "--k", "1024", "--n", "16", "--threads", "1", "--repeat", "1", "--json");
+        Assert.That(code, Is.EqualTo(0), err);
+        using var doc = JsonDocument.Parse(output);
+        string isa = doc.RootElement.GetProperty("isa").GetString()!, enabled = doc.RootElement.GetProperty("isa_enabled").GetString()!;
+        Assert.That(enabled, Is.EqualTo(CpuFeatures.Format(CpuFeatures.Enabled)));
+        Assert.That(doc.RootElement.GetProperty("isa_detected").GetString(), Is.EqualTo(CpuFeatures.Format(CpuFeatures.Detected)));
+        // Every feature used is an enabled one, and what the MXFP4 kernels at M = 1 take is named.
+        IsaFeatures used = CpuFeatures.Parse(isa);
+        Assert.That(used & ~CpuFeatures.Enabled, Is.EqualTo(IsaFeatures.None), isa);
+        if (CpuFeatures.Has(IsaFeatures.Avx2 | IsaFeatures.Fma)) Assert.That(isa, Does.StartWith("avx2,fma"));
+        if (CpuFeatures.Has(IsaFeatures.Avx512 | IsaFeatures.Avx512Vbmi | IsaFeatures.Avx512Vnni) && OperatingSystem.IsLinux())
+            Assert.That(isa, Does.Contain("avx512vnni"));
     }
 
     [Test]

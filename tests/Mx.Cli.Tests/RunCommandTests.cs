@@ -143,4 +143,19 @@ public class RunCommandTests : CliTest
     [TestCase("..", "_..")]
     public void OutputNamesBecomeSafeFileNames(string name, string expected) =>
         Assert.That(Commands.RunCommand.SafeFileName(name), Is.EqualTo(expected));
+
+    [Test]
+    public void DeviceCuda_WithoutCudaHere_FailsWithOneClearLine()
+    {
+        if (Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider") && global::Mx.Runtime.Cuda.CudaBackend.TryGetAvailability(out _))
+            Assert.Ignore("CUDA is available here");
+        string input = Path.Combine(Dir, "x.npy");
+        NpyFile.Write(input, HostTensor.FromFloats(new float[2 * 8 * 64], 2, 8, 64));
+        var (code, stdout, stderr) = Mx("run", TestPaths.TestModel("transformer_block.onnx"), "--input", $"x={input}", "--output-dir", Dir, "--device", "cuda");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(stdout, Is.Empty);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        // This build runs the CPU package, so the missing CUDA execution provider is named, with where the CUDA build is.
+        Assert.That(stderr, Does.StartWith("mx run: --device cuda: ").And.Contain("CUDA execution provider").And.Contain("docs/cuda.md"));
+    }
 }

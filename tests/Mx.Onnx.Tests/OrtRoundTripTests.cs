@@ -31,8 +31,8 @@ public class OrtRoundTripTests
         using (var reloaded = OnnxModel.Load(saved))
             Assert.That(reloaded.Graph.Proto.Node, Is.Not.Empty);
 
-        using var before = OrtSession.FromFile(path);
-        using var after = OrtSession.FromFile(saved);
+        using var before = HostTensorSession.FromFile(path);
+        using var after = HostTensorSession.FromFile(saved);
         Assert.That(after.Inputs.Select(i => i.ToString()), Is.EqualTo(before.Inputs.Select(i => i.ToString())));
         Assert.That(after.Outputs.Select(o => o.ToString()), Is.EqualTo(before.Outputs.Select(o => o.ToString())));
 
@@ -55,7 +55,7 @@ public class OrtRoundTripTests
         var reference = ReadTensorFile(Path.Combine(dir, "output_0.pb"));
 
         using var model = OnnxModel.Load(TestPaths.Shared("models", "squeezenet1.1", "model.onnx"));
-        using var session = OrtSession.FromBytes(model.ToBytes());
+        using var session = HostTensorSession.FromBytes(model.ToBytes());
         var output = session.Run(new Dictionary<string, HostTensor> { [session.Inputs[0].Name] = input })[session.Outputs[0].Name];
 
         Assert.That(output.Shape, Is.EqualTo(reference.Shape));
@@ -77,7 +77,7 @@ public class OrtRoundTripTests
         for (int i = 0; i < t; i++) ids.AsSpan<long>()[i] = tokens.ElementType == TensorElementType.Int64 ? tokens.AsSpan<long>()[i] : tokens.AsSpan<int>()[i];
 
         using var model = OnnxModel.Load(TestPaths.Shared("models", "stories260K", "model.onnx"));
-        using var session = OrtSession.FromBytes(model.ToBytes());
+        using var session = HostTensorSession.FromBytes(model.ToBytes());
         var logits = session.Run(new Dictionary<string, HostTensor> { ["input_ids"] = ids })["logits"];
 
         Assert.That(logits.ElementCount, Is.EqualTo(reference.ElementCount));
@@ -97,7 +97,7 @@ public class OrtRoundTripTests
         var node = model.Proto.Graph.Node.First(n => n.OpType == "MatMul");
         node.Domain = "com.example.unknown";
         model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.example.unknown", Version = 1 });
-        var ex = Assert.Throws<OrtException>(() => OrtSession.FromBytes(model.ToBytes()).Dispose());
+        var ex = Assert.Throws<OrtException>(() => HostTensorSession.FromBytes(model.ToBytes()).Dispose());
         Assert.That(ex!.Message, Does.Contain("com.example.unknown").Or.Contain("MatMul"), ex.Message);
     }
 

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Mx.Onnx.Graph;
 using Mx.Onnx.Proto;
 
 namespace Mx.Bench;
@@ -34,14 +35,14 @@ internal sealed class BenchModelWriter
     /// <summary>A graph input; dims are longs (fixed) or strings (symbolic). Element type: ONNX TensorProto.DataType.</summary>
     public BenchModelWriter Input(string name, int elementType, params object[] dims)
     {
-        _model.Graph.Input.Add(ValueInfo(name, elementType, dims));
+        _model.Graph.Input.Add(ValueInfos.Tensor(name, elementType, dims));
         return this;
     }
 
     /// <summary>A graph output.</summary>
     public BenchModelWriter Output(string name, int elementType, params object[] dims)
     {
-        _model.Graph.Output.Add(ValueInfo(name, elementType, dims));
+        _model.Graph.Output.Add(ValueInfos.Tensor(name, elementType, dims));
         return this;
     }
 
@@ -101,18 +102,4 @@ internal sealed class BenchModelWriter
 
     private static long FieldSize(int field, long length) =>
         CodedOutputStream.ComputeTagSize(field) + CodedOutputStream.ComputeUInt64Size((ulong)length) + length;
-
-    private static ValueInfoProto ValueInfo(string name, int elementType, object[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in dims)
-            shape.Dim.Add(d is string s
-                ? new TensorShapeProto.Types.Dimension { DimParam = s }
-                : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d, System.Globalization.CultureInfo.InvariantCulture) });
-        return new ValueInfoProto
-        {
-            Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elementType, Shape = shape } },
-        };
-    }
 }

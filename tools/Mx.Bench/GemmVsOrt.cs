@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Mx.Runtime;
+using Mx.Runtime.Cpu;
 using Mx.Runtime.Formats;
 using Mx.Runtime.Kernels;
 using Mx.Runtime.Ops;
@@ -28,11 +29,17 @@ public sealed record GemmVsOrtCase(
     [property: JsonPropertyName("format")] string Format,
     [property: JsonPropertyName("variants")] IReadOnlyList<GemmVsOrtVariant> Variants);
 
-/// <summary>The whole run: the bandwidth probe and every case.</summary>
+/// <summary>
+/// The whole run: the bandwidth probe, every case, and <c>isa</c>: the instruction-set features the timed MX kernels
+/// actually executed (comma-separated, <see cref="CpuFeatures.Format"/> names), so a figure says which path it measured.
+/// </summary>
 public sealed record GemmVsOrtReport(
     [property: JsonPropertyName("threads")] int Threads,
     [property: JsonPropertyName("copy_gbps")] double CopyGBps,
-    [property: JsonPropertyName("cases")] IReadOnlyList<GemmVsOrtCase> Cases);
+    [property: JsonPropertyName("cases")] IReadOnlyList<GemmVsOrtCase> Cases,
+    [property: JsonPropertyName("isa")] string Isa,
+    [property: JsonPropertyName("isa_detected")] string IsaDetected,
+    [property: JsonPropertyName("isa_enabled")] string IsaEnabled);
 
 /// <summary>Settings of <see cref="GemmVsOrt"/>.</summary>
 public sealed class GemmVsOrtOptions
@@ -73,9 +80,14 @@ public static class GemmVsOrt
             double copy = CopyBandwidth(options);
             log?.Invoke($"memory copy: {copy:F2} GB/s");
             var cases = new List<GemmVsOrtCase>();
+            IsaFeatures isa = IsaFeatures.None;
             foreach (var (k, n) in options.Shapes)
+            {
                 cases.AddRange(RunShape(options, format, k, n, log));
-            return new GemmVsOrtReport(options.Threads, copy, cases);
+                isa |= KernelIsa(options, format, k, n);
+            }
+            return new GemmVsOrtReport(options.Threads, copy, cases, CpuFeatures.Format(isa),
+                CpuFeatures.Format(CpuFeatures.Detected), CpuFeatures.Format(CpuFeatures.Enabled));
         }
         finally
         {
@@ -102,10 +114,9 @@ public static class GemmVsOrt
         var times = new Dictionary<(string, int), (double Us, double Err)>();
         foreach (var (name, path, _, reference) in models)
         {
-            var options = new OrtSessionOptions { IntraOpThreads = o.Threads };
-            MxOps.Register(options);
+            using var options = HostTensorSession.CreateOptions(o.Threads);
             // One session alive at a time: ORT's spinning intra-op threads of an idle session would steal CPU.
-            using var session = OrtSession.FromFile(path, options);
+            using var session = HostTensorSession.FromFile(path, options);
             foreach (int m in o.Ms)
             {
                 var feeds = new Dictionary<string, HostTensor> { ["A"] = HostTensor.FromFloats(inputs[m], m, k) };
@@ -146,6 +157,20 @@ public static class GemmVsOrt
         }
         foreach (var model in models)
             if (model.Path.Length > 0) File.Delete(model.Path);
+    }
+
+    // The features of the MX kernels this shape timed: the custom op builds the same kernel (MxKernelPath.Auto).
+    private static IsaFeatures KernelIsa(GemmVsOrtOptions o, MxFormat format, int k, int n)
+    {
+        var layout = new MxPackedLayout(format, [n, k], 1, format.DefaultBlockSize);
+        using var w = new MxPackedWeight(format, n, k, layout.BlockSize, new byte[layout.ElementBytes], new byte[layout.ScaleBytes], new byte[layout.MicroBytes]);
+        IsaFeatures isa = IsaFeatures.None;
+        foreach (var mode in new[] { MxGemmMode.WeightOnly, MxGemmMode.MxMx })
+        {
+            var kernel = new MxMatMulKernel(w, mode);
+            foreach (int m in o.Ms) isa |= kernel.IsaFor(m);
+        }
+        return isa;
     }
 
     /// <summary>A human-readable block for one case.</summary>

@@ -63,9 +63,8 @@ public static class ServingMemory
             GC.Collect();
             GC.WaitForPendingFinalizers();
             double before = MiB(ProcessMemory.ResidentBytes());
-            var options = new OrtSessionOptions();
-            MxOps.Register(options);
-            using var session = OrtSession.FromFile(path, options);
+            using var options = HostTensorSession.CreateOptions();
+            using var session = HostTensorSession.FromFile(path, options);
             double afterSession = MiB(ProcessMemory.ResidentBytes());
             var x = new float[Hidden];
             for (int i = 0; i < x.Length; i++) x[i] = (float)Math.Sin(i);

@@ -17,6 +17,7 @@ public static class Program
         // Each command lives in its own file under Commands/ and is listed here.
         foreach (var command in new[]
                  {
+                     InfoCommand.Create(),
                      InspectCommand.Create(),
                      RunCommand.Create(),
                      TensorCommand.Create(),
@@ -25,6 +26,8 @@ public static class Program
                      ReportCommand.Create(),
                      QuantizeCommand.Create(),
                      CalibrateCommand.Create(),
+                     OpsLibraryCommand.Create(),
+                     FuzzCommand.Create(),
                  })
             root.Subcommands.Add(command);
         var config = new InvocationConfiguration { Output = stdout, Error = stderr };

@@ -25,10 +25,10 @@ internal sealed record RunnerValue(string Name, TensorElementType ElementType, b
 /// </remarks>
 internal sealed class ModelRunner : IDisposable
 {
-    private readonly OrtSession _session;
+    private readonly HostTensorSession _session;
     private readonly string _folder;
 
-    private ModelRunner(OrtSession session, string folder, string source)
+    private ModelRunner(HostTensorSession session, string folder, string source)
     {
         _session = session;
         _folder = folder;
@@ -55,24 +55,23 @@ internal sealed class ModelRunner : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(proto);
-        var options = new OrtSessionOptions();
+        using var options = HostTensorSession.CreateOptions();
         // No pre-packed second copy of every constant weight: calibration sessions run a few dozen times, and a model
         // near the machine's memory must fit once.
-        options.ConfigEntries[DisablePrepackingKey] = "1";
-        MxOps.Register(options);
+        options.AddSessionConfigEntry(DisablePrepackingKey, "1");
         bool external = ModelWalker.AllTensors(proto).Any(ExternalDataReference.IsExternal);
         string folder = Directory.CreateTempSubdirectory("mx-calib-model-").FullName;
         try
         {
-            OrtSession session;
+            HostTensorSession session;
             try
             {
                 if (external)
                 {
                     // The graph alone (small: the weights stay in their files), with ORT told where the data files are.
-                    options.ConfigEntries[ExternalFolderKey] = model.ExternalData.Folder
-                        ?? throw new InvalidDataException($"{model.Source}: the model has external data but no folder to find it in");
-                    session = OrtSession.FromBytes(proto.ToByteArray(), options);
+                    options.AddSessionConfigEntry(ExternalFolderKey, model.ExternalData.Folder
+                        ?? throw new InvalidDataException($"{model.Source}: the model has external data but no folder to find it in"));
+                    session = HostTensorSession.FromBytes(proto.ToByteArray(), options);
                 }
                 else
                 {
@@ -80,7 +79,7 @@ internal sealed class ModelRunner : IDisposable
                     string path = Path.Combine(folder, "model.onnx");
                     using (var f = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
                         proto.WriteTo(f);
-                    session = OrtSession.FromFile(path, options);
+                    session = HostTensorSession.FromFile(path, options);
                     File.Delete(path);
                 }
             }

@@ -56,4 +56,10 @@ internal sealed class EmitContext(OnnxModel model, QuantizationOptions options)
 }
 
 /// <summary>What an emitter wrote for one packing of a weight.</summary>
-internal sealed record EmittedTensor(string Elements, string? Scales, string? Micro, long BytesAfter, IReadOnlyList<string> Notes);
+internal sealed record EmittedTensor(string Elements, string? Scales, string? Micro, long BytesAfter, IReadOnlyList<string> Notes)
+{
+    /// <summary><c>rowmajor</c> or <c>kmajor</c>.</summary>
+    public string Layout { get; init; } = "rowmajor";
+    /// <summary>The K-major tile mask initializer, if any.</summary>
+    public string? Mask { get; init; }
+}

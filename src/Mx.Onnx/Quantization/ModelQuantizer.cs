@@ -24,6 +24,12 @@ public static class ModelQuantizer
         var options = plan.Options;
         if (!options.Force && AlreadyQuantized.Find(model) is { } found)
             throw new QuantizationException($"{model.Source}: the model is already quantized (it has {found}); use --force to quantize it anyway");
+        if (options.PruneBlocks is < 0 or >= 1 || double.IsNaN(options.PruneBlocks))
+            throw new QuantizationException($"--prune-blocks {options.PruneBlocks} must be in [0, 1)");
+        if (options.PruneBlocks > 0 && options.Storage != WeightStorage.KMajor)
+            throw new QuantizationException("--prune-blocks needs --layout kmajor: the K-major kernels are the ones that skip pruned tiles");
+        if (!(options.SparseThreshold >= 0) || float.IsInfinity(options.SparseThreshold))
+            throw new QuantizationException($"--sparse-threshold {options.SparseThreshold} must be a finite number ≥ 0");
         if (options.Emit == EmitForm.Qdq && options.ActFormat != null)
             throw new QuantizationException($"activation quantization (--act-format {options.ActFormat.Name}) cannot be expressed in standard ONNX with MX blocks; use --emit packed or fake");
 
@@ -52,10 +58,22 @@ public static class ModelQuantizer
             for (int i = 0; i < c.Groups.Count; i++)
             {
                 var group = c.Groups[i];
+                var storageNotes = new List<string>();
+                bool kmajor = UseKMajor(options, c, group, s, storageNotes);
+                ReadOnlyMemory<byte> data = source;
+                if (options.PruneBlocks > 0 && kmajor)
+                {
+                    double[]? moments = plan.InputSecondMoments.GetValueOrDefault(c.Name);
+                    var (pruned, count, units) = BlockPruning.Prune(source.Span, group.Layout, options.PruneBlocks, moments);
+                    data = pruned;
+                    storageNotes.Add($"pruned {count} of {units} (K-block × 16-row) tiles ({100.0 * count / units:F1}%), by {(moments != null ? "Σ w²·E[x²] (calibration)" : "Σ w² (no calibration data)")}");
+                }
+                else if (options.PruneBlocks > 0)
+                    storageNotes.Add("not pruned: block pruning applies to K-major weights");
                 MxPackedTensor packed;
                 try
                 {
-                    packed = WeightPacker.Pack(source, group.Layout, s);
+                    packed = WeightPacker.Pack(data, group.Layout, s);
                 }
                 catch (ArgumentException ex)
                 {
@@ -63,11 +81,11 @@ public static class ModelQuantizer
                 }
                 var emitted = options.Emit switch
                 {
-                    EmitForm.Packed => PackedEmitter.Emit(ctx, c, group, packed, s),
+                    EmitForm.Packed => PackedEmitter.Emit(ctx, c, group, packed, s, kmajor),
                     EmitForm.Qdq => QdqEmitter.Emit(ctx, c, group, packed, s),
                     _ => FakeEmitter.Emit(ctx, c, group, packed, s, first: i == 0),
                 };
-                records.Add(Record(c, group, s, emitted, i));
+                records.Add(Record(c, group, s, emitted with { Notes = [.. storageNotes, .. emitted.Notes] }, i));
             }
             if (options.Emit != EmitForm.Fake) GraphEdits.RemoveConstant(c.Constant);
             MappedPages.Release(source);
@@ -94,6 +112,17 @@ public static class ModelQuantizer
         QuantizationMetadataWriter.Set(model.Proto, QuantizationMetadata.Key, json);
         model.Refresh();
         return new QuantizationResult { Options = options, Tensors = records, Skipped = skipped, Notes = notes, MetadataJson = json };
+    }
+
+    // K-major storage where it was asked for and the layout can hold the weight; otherwise a note says why not.
+    private static bool UseKMajor(QuantizationOptions options, WeightCandidate c, LayoutGroup group, TensorSettings s, List<string> notes)
+    {
+        if (options.Storage != WeightStorage.KMajor || options.Emit != EmitForm.Packed) return false;
+        string? why = group.Uses.FirstOrDefault(u => u.Op is not ("MatMul" or "Gemm")) is { } other
+            ? $"it is also read by {other.Op} '{other.NodeName}'"
+            : MxKMajorLayout.Supports(s.Format, s.BlockSize, out string? reason) ? null : reason;
+        if (why != null) notes.Add($"stored row-major, not K-major: {why}");
+        return why == null;
     }
 
     /// <summary>Checks a weight's settings against its layouts and the emit form before anything is edited.</summary>
@@ -134,6 +163,8 @@ public static class ModelQuantizer
             Elements = emitted.Elements,
             Scales = emitted.Scales,
             Micro = emitted.Micro,
+            Layout = emitted.Layout,
+            Mask = emitted.Mask,
             BytesBefore = c.ElementCount * 4,
             BytesAfter = emitted.BytesAfter,
             Notes = notes,

@@ -10,8 +10,9 @@ namespace Mx.Onnx.Quantization;
 /// </summary>
 internal static class PackedEmitter
 {
-    public static EmittedTensor Emit(EmitContext ctx, WeightCandidate c, LayoutGroup group, MxPackedTensor packed, TensorSettings s)
+    public static EmittedTensor Emit(EmitContext ctx, WeightCandidate c, LayoutGroup group, MxPackedTensor packed, TensorSettings s, bool kmajor = false)
     {
+        if (kmajor) return EmitKMajor(ctx, c, group, packed, s);
         var home = c.Constant.Graph.Proto;
         var layout = packed.Layout;
         long[] rowShape(long width) => [layout.Rows, width];
@@ -57,6 +58,42 @@ internal static class PackedEmitter
         return new EmittedTensor(elements, scales, micro, bytes, notes);
     }
 
+    // K-major storage (docs/packed-layout.md): [nb, T·16·BlockBytes] elements, or, when some (K-block, tile)s are all
+    // zero, only the stored tiles [stored, 16·BlockBytes] and the tile mask [nb, ceil(T/8)]; scales [nb, T·16].
+    // Only MatMul/Gemm read such a weight (the caller checked).
+    private static EmittedTensor EmitKMajor(EmitContext ctx, WeightCandidate c, LayoutGroup group, MxPackedTensor packed, TensorSettings s)
+    {
+        var home = c.Constant.Graph.Proto;
+        var rows = packed.Layout;
+        var k = new MxKMajorLayout(s.Format, checked((int)rows.Rows), rows.K, s.BlockSize);
+        var (dense, scaleBytes) = k.FromRowMajor(packed.Elements.Span, packed.Scales.Span);
+        var (compact, mask) = k.Compact(dense);
+        bool masked = compact.Length < dense.Length;
+        string elements = ctx.Name(c.Name + ".mx_elements");
+        if (masked) ctx.AddInitializer(home, elements, TensorElementType.UInt8, [compact.Length / k.TileBytes, k.TileBytes], compact);
+        else ctx.AddInitializer(home, elements, TensorElementType.UInt8, [k.Blocks, k.BlockStride], dense);
+        string scales = ctx.Name(c.Name + ".mx_scales");
+        ctx.AddInitializer(home, scales, TensorElementType.UInt8, [k.Blocks, k.PaddedN], scaleBytes);
+        string? maskName = null;
+        if (masked)
+        {
+            maskName = ctx.Name(c.Name + ".mx_tile_mask");
+            ctx.AddInitializer(home, maskName, TensorElementType.UInt8, [k.Blocks, k.MaskRowBytes], mask);
+        }
+        var notes = new List<string>();
+        foreach (var use in group.Uses)
+        {
+            ctx.UsesMxDomain = true;
+            if (use.Op == "MatMul") RewriteMatMul(ctx, use, group.Layout, elements, scales, null, s, maskName ?? "");
+            else RewriteGemm(ctx, use, group.Layout, elements, scales, null, s, notes, maskName ?? "");
+        }
+        long bytes = (masked ? compact.Length + mask.Length : dense.Length) + scaleBytes.Length;
+        notes.Add(masked
+            ? $"K-major, {compact.Length / k.TileBytes} of {(long)k.Blocks * k.Tiles} tiles stored (the all-zero ones are not)"
+            : "K-major (zero activation blocks are skipped)");
+        return new EmittedTensor(elements, scales, null, bytes, notes) { Layout = "kmajor", Mask = maskName };
+    }
+
     private static byte[] ToArray(ReadOnlyMemory<byte> m) =>
         System.Runtime.InteropServices.MemoryMarshal.TryGetArray(m, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length ? seg.Array : m.ToArray();
 
@@ -73,12 +110,21 @@ internal static class PackedEmitter
         node.Attribute.AddRange(attributes);
     }
 
-    private static IEnumerable<string> Inputs(string a, string elements, string scales, string? bias, string? micro)
+    // A, W_elements, W_scales, bias?, W_micro?, W_mask? (null: K-major off; "": K-major without a mask).
+    private static IEnumerable<string> Inputs(string a, string elements, string scales, string? bias, string? micro, string? mask = null)
     {
         var list = new List<string> { a, elements, scales };
-        if (bias != null || micro != null) list.Add(bias ?? "");
-        if (micro != null) list.Add(micro);
+        if (bias != null || micro != null || mask is { Length: > 0 }) list.Add(bias ?? "");
+        if (micro != null || mask is { Length: > 0 }) list.Add(micro ?? "");
+        if (mask is { Length: > 0 }) list.Add(mask);
         return list;
+    }
+
+    private static void AddKMajor(List<AttributeProto> attrs, EmitContext ctx, string? mask)
+    {
+        if (mask == null) return;
+        attrs.Add(GraphEdits.String("layout", "kmajor"));
+        if (ctx.Options.SparseThreshold > 0) attrs.Add(GraphEdits.Float("sparse_threshold", ctx.Options.SparseThreshold));
     }
 
     /// <summary>Weight-only MxMatMul, or MX×MX with act_format when the activation format is one the kernel takes.</summary>
@@ -94,15 +140,16 @@ internal static class PackedEmitter
         return attrs;
     }
 
-    private static void RewriteMatMul(EmitContext ctx, WeightUse use, WeightLayout layout, string elements, string scales, string? micro, TensorSettings s)
+    private static void RewriteMatMul(EmitContext ctx, WeightUse use, WeightLayout layout, string elements, string scales, string? micro, TensorSettings s, string? mask = null)
     {
         var node = use.Node;
         var attrs = MatMulAttributes(ctx, ctx, layout, s, out bool actInside);
-        Become(node, "MxMatMul", Inputs(node.Input[0], elements, scales, null, micro), attrs);
+        AddKMajor(attrs, ctx, mask);
+        Become(node, "MxMatMul", Inputs(node.Input[0], elements, scales, null, micro, mask), attrs);
         if (!actInside) ctx.QuantizeActivation(use.Graph.Proto, node, 0, -1, s);
     }
 
-    private static void RewriteGemm(EmitContext ctx, WeightUse use, WeightLayout layout, string elements, string scales, string? micro, TensorSettings s, List<string> notes)
+    private static void RewriteGemm(EmitContext ctx, WeightUse use, WeightLayout layout, string elements, string scales, string? micro, TensorSettings s, List<string> notes, string? mask = null)
     {
         var node = use.Node;
         var graph = use.Graph.Proto;
@@ -132,6 +179,7 @@ internal static class PackedEmitter
         var attrs = MatMulAttributes(ctx, ctx, layout, s, out bool actInside);
         attrs.Add(GraphEdits.Float("alpha", alpha));
         attrs.Add(GraphEdits.Float("beta", beta));
+        AddKMajor(attrs, ctx, mask);
         string output = node.Output[0];
         if (c != null)
         {
@@ -150,7 +198,7 @@ internal static class PackedEmitter
             }
             notes.Add($"Gemm '{node.Name}': C is added by a following Add");
         }
-        Become(node, "MxMatMul", Inputs(a, elements, scales, bias, micro), attrs);
+        Become(node, "MxMatMul", Inputs(a, elements, scales, bias, micro, mask), attrs);
         if (!actInside) ctx.QuantizeActivation(graph, node, 0, -1, s);
     }
 

@@ -19,10 +19,12 @@ namespace Mx.Onnx.Quantization;
 /// <param name="Micro">The micro-exponent initializer (MX9/MX6/MX4 packed), or null.</param>
 /// <param name="BytesBefore">Bytes the quantizer says the original held.</param>
 /// <param name="BytesAfter">Bytes the quantizer says it wrote.</param>
+/// <param name="Layout">Packed storage: <c>rowmajor</c> or <c>kmajor</c>.</param>
+/// <param name="Mask">The K-major tile mask initializer, or null (every tile stored).</param>
 public sealed record QuantizedTensorEntry(
     string Name, string Op, IReadOnlyList<string> Nodes, long[] Shape, string DType, string Format, int BlockSize,
     string Scale, string Rounding, int[] BlockShape, int Axis, string Elements, string? Scales, string? Micro,
-    long BytesBefore, long BytesAfter);
+    long BytesBefore, long BytesAfter, string Layout = "rowmajor", string? Mask = null);
 
 /// <summary>A weight the quantizer left in its original form, and why.</summary>
 /// <param name="Name">The initializer or Constant name.</param>
@@ -99,7 +101,8 @@ public sealed record QuantizationMetadata(
         r.Longs("shape"), r.OptionalString("dtype") ?? "float", r.String("format"), r.Int("block_size"),
         r.OptionalString("scale") ?? "", r.OptionalString("rounding") ?? "", r.Longs("block_shape").Select(d => checked((int)d)).ToArray(),
         r.Int("axis"), r.String("elements"), r.OptionalString("scales"), r.OptionalString("micro"),
-        r.OptionalLong("bytes_before") ?? 0, r.OptionalLong("bytes_after") ?? 0);
+        r.OptionalLong("bytes_before") ?? 0, r.OptionalLong("bytes_after") ?? 0,
+        r.OptionalString("layout") ?? "rowmajor", r.OptionalString("mask"));
 
     /// <summary>Typed access to one JSON object with messages that name the file and the key path.</summary>
     private readonly struct JsonReader(JsonElement element, string source, string path)

@@ -59,6 +59,8 @@ public static class QuantizationMetadataWriter
         ["elements"] = t.Elements,
         ["scales"] = t.Scales,
         ["micro"] = t.Micro,
+        ["layout"] = t.Layout,
+        ["mask"] = t.Mask,
         ["bytes_before"] = t.BytesBefore,
         ["bytes_after"] = t.BytesAfter,
         ["notes"] = new JsonArray(t.Notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),

@@ -16,6 +16,19 @@ public enum EmitForm
     Fake,
 }
 
+/// <summary>How packed MatMul/Gemm weights are stored (docs/packed-layout.md).</summary>
+public enum WeightStorage
+{
+    /// <summary>N rows of K, blocks along each row (the default; every op and format).</summary>
+    RowMajor,
+
+    /// <summary>
+    /// All N rows of one K-block together, in 16-row tiles (MXFP4, MXINT4, MXINT8 with blocks of 32, MatMul/Gemm
+    /// weights): the kernels skip the K-blocks whose activations are zero as whole streams.
+    /// </summary>
+    KMajor,
+}
+
 /// <summary>How one weight is quantized: format, block size, scale choice and element rounding.</summary>
 /// <param name="Format">The MX format.</param>
 /// <param name="BlockSize">Elements per shared scale.</param>
@@ -77,6 +90,25 @@ public sealed record QuantizationOptions
 
     /// <summary>Quantize even a model that already holds quantization ops.</summary>
     public bool Force { get; init; }
+
+    /// <summary>
+    /// Storage of packed MatMul/Gemm weights. <see cref="WeightStorage.KMajor"/> applies to each weight the K-major
+    /// layout can hold (MXFP4, MXINT4, MXINT8, blocks of 32, read only by MatMul/Gemm); the others stay row-major, with a note.
+    /// </summary>
+    public WeightStorage Storage { get; init; } = WeightStorage.RowMajor;
+
+    /// <summary>
+    /// Fraction (0 ≤ f &lt; 1) of each K-major weight's (K-block, 16-row tile) units to zero before quantizing: those
+    /// with the lowest importance (Σ w², weighted by the input's second moment per K index where the plan has it).
+    /// Zeroed tiles are not stored and the kernels skip them. 0: no pruning.
+    /// </summary>
+    public double PruneBlocks { get; init; }
+
+    /// <summary>
+    /// MxMatMul's <c>sparse_threshold</c> for K-major weights: activation blocks whose largest |a| is at most this are
+    /// treated as zero and skipped (0: only exact zeros, which is exact).
+    /// </summary>
+    public float SparseThreshold { get; init; }
 
     /// <summary>The settings every quantized weight gets unless a plan overrides them.</summary>
     public TensorSettings DefaultSettings => new(Format, BlockSize ?? Format.DefaultBlockSize, ScaleMode, Rounding);

@@ -43,12 +43,22 @@ public sealed class QuantizationPlan
     /// <summary>The per-tensor overrides: tensor name → settings, or null to leave that tensor alone.</summary>
     public IReadOnlyDictionary<string, TensorSettings?> Overrides => _overrides;
 
+    /// <summary>
+    /// Per weight, the second moment of its input along K (E[x_k²], the diagonal of H = XᵀX up to a factor), used to
+    /// weigh block pruning; empty without calibration data.
+    /// </summary>
+    public IReadOnlyDictionary<string, double[]> InputSecondMoments { get; private init; } = new Dictionary<string, double[]>(StringComparer.Ordinal);
+
+    /// <summary>A copy of this plan that weighs pruning by <paramref name="moments"/> (weight name → E[x_k²] per K index).</summary>
+    public QuantizationPlan WithInputSecondMoments(IReadOnlyDictionary<string, double[]> moments) =>
+        new(Options, new Dictionary<string, TensorSettings?>(_overrides, StringComparer.Ordinal)) { InputSecondMoments = moments };
+
     /// <summary>A copy of this plan with per-tensor settings (null: skip the tensor) added or replaced.</summary>
     public QuantizationPlan WithOverrides(IEnumerable<KeyValuePair<string, TensorSettings?>> overrides)
     {
         var copy = new Dictionary<string, TensorSettings?>(_overrides, StringComparer.Ordinal);
         foreach (var (name, settings) in overrides) copy[name] = settings;
-        return new QuantizationPlan(Options, copy);
+        return new QuantizationPlan(Options, copy) { InputSecondMoments = InputSecondMoments };
     }
 
     /// <summary>The decision for <paramref name="candidate"/>; structural problems (<see cref="WeightCandidate.Problem"/>) always skip.</summary>

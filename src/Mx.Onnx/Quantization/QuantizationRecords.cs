@@ -29,6 +29,10 @@ public sealed record QuantizedTensorRecord
     public string? Scales { get; init; }
     /// <summary>The micro-exponent initializer (MX9/6/4 packed); null otherwise.</summary>
     public string? Micro { get; init; }
+    /// <summary>Packed storage: <c>rowmajor</c>, or <c>kmajor</c> (docs/packed-layout.md, "K-major layout").</summary>
+    public string Layout { get; init; } = "rowmajor";
+    /// <summary>The K-major tile mask initializer, when all-zero tiles are not stored; null otherwise.</summary>
+    public string? Mask { get; init; }
     /// <summary>Bytes of the original tensor.</summary>
     public required long BytesBefore { get; init; }
     /// <summary>Bytes of everything this tensor occupies in the output.</summary>

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Mx.Runtime;
 using Mx.Runtime.Ops;
 using Mx.Runtime.Ort;
@@ -15,7 +16,7 @@ public sealed class ModelComparison : IDisposable
 
     /// <summary>Compares two existing sessions; they are disposed with this object when <paramref name="ownsSessions"/>.</summary>
     /// <exception cref="InvalidDataException">The candidate lacks an output of the reference; the message names it.</exception>
-    public ModelComparison(OrtSession reference, OrtSession candidate, bool ownsSessions = false)
+    public ModelComparison(HostTensorSession reference, HostTensorSession candidate, bool ownsSessions = false)
     {
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(candidate);
@@ -29,10 +30,10 @@ public sealed class ModelComparison : IDisposable
     }
 
     /// <summary>The reference (original) model's session.</summary>
-    public OrtSession Reference { get; }
+    public HostTensorSession Reference { get; }
 
     /// <summary>The candidate (quantized) model's session.</summary>
-    public OrtSession Candidate { get; }
+    public HostTensorSession Candidate { get; }
 
     /// <summary>The inputs the samples must provide: the reference model's.</summary>
     public IReadOnlyList<OrtTensorInfo> Inputs => Reference.Inputs;
@@ -42,13 +43,13 @@ public sealed class ModelComparison : IDisposable
 
     /// <summary>Loads two model files (MX ops registered on <paramref name="options"/>, or on default options).</summary>
     /// <exception cref="InvalidDataException">ORT cannot load a model; the message names the file.</exception>
-    public static ModelComparison FromFiles(string referencePath, string candidatePath, OrtSessionOptions? options = null)
+    public static ModelComparison FromFiles(string referencePath, string candidatePath, SessionOptions? options = null)
     {
         options = WithMxOps(options);
-        var reference = Load(referencePath, () => OrtSession.FromFile(referencePath, options));
+        var reference = Load(referencePath, () => HostTensorSession.FromFile(referencePath, options));
         try
         {
-            return new ModelComparison(reference, Load(candidatePath, () => OrtSession.FromFile(candidatePath, options)), ownsSessions: true);
+            return new ModelComparison(reference, Load(candidatePath, () => HostTensorSession.FromFile(candidatePath, options)), ownsSessions: true);
         }
         catch
         {
@@ -59,15 +60,15 @@ public sealed class ModelComparison : IDisposable
 
     /// <summary>Loads two serialized models (all tensors inline), for callers that build models in memory.</summary>
     /// <exception cref="InvalidDataException">ORT cannot load a model.</exception>
-    public static ModelComparison FromBytes(byte[] reference, byte[] candidate, OrtSessionOptions? options = null)
+    public static ModelComparison FromBytes(byte[] reference, byte[] candidate, SessionOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(candidate);
         options = WithMxOps(options);
-        var r = Load("reference model", () => OrtSession.FromBytes(reference, options));
+        var r = Load("reference model", () => HostTensorSession.FromBytes(reference, options));
         try
         {
-            return new ModelComparison(r, Load("candidate model", () => OrtSession.FromBytes(candidate, options)), ownsSessions: true);
+            return new ModelComparison(r, Load("candidate model", () => HostTensorSession.FromBytes(candidate, options)), ownsSessions: true);
         }
         catch
         {
@@ -76,14 +77,10 @@ public sealed class ModelComparison : IDisposable
         }
     }
 
-    private static OrtSessionOptions WithMxOps(OrtSessionOptions? options)
-    {
-        options ??= new OrtSessionOptions();
-        MxOps.Register(options);
-        return options;
-    }
+    // Null stays null: each session then makes (and owns) default options with the MX ops.
+    private static SessionOptions? WithMxOps(SessionOptions? options) => options?.RegisterMxOps();
 
-    private static OrtSession Load(string what, Func<OrtSession> load)
+    private static HostTensorSession Load(string what, Func<HostTensorSession> load)
     {
         try
         {
@@ -127,7 +124,7 @@ public sealed class ModelComparison : IDisposable
         return new ModelComparisonResult(count, accumulators.Select(a => a.Result()).ToArray());
     }
 
-    private HostTensor[] Run(OrtSession session, IReadOnlyDictionary<string, HostTensor> sample, int index)
+    private HostTensor[] Run(HostTensorSession session, IReadOnlyDictionary<string, HostTensor> sample, int index)
     {
         var inputs = session.Inputs.Where(i => sample.ContainsKey(i.Name)).ToDictionary(i => i.Name, i => sample[i.Name], StringComparer.Ordinal);
         try

@@ -46,6 +46,27 @@ public static class QuantizedWeightDecoder
     {
         var elements = Bytes(model, entry.Elements, "elements", where);
         var scales = Bytes(model, entry.Scales ?? throw new InvalidDataException($"{where}: packed weight without a scales initializer"), "scales", where);
+        long stored = elements.Length + scales.Length;
+        if (entry.Layout == "kmajor")
+        {
+            // K-major storage (optionally with a tile mask): back to the row-major buffers the layout describes.
+            var mask = entry.Mask is { } m ? Bytes(model, m, "tile mask", where) : default;
+            try
+            {
+                var k = new MxKMajorLayout(layout.Format, checked((int)layout.Rows), layout.K, layout.BlockSize);
+                using var w = new Mx.Runtime.Kernels.Sparse.MxKMajorWeight(k, elements, scales, mask);
+                var (e, s) = w.ToRowMajorBuffers();
+                elements = e;
+                scales = s;
+                stored += mask.Length;
+            }
+            catch (ArgumentException ex)
+            {
+                throw new InvalidDataException($"{where}: K-major initializers do not fit: {ex.Message}", ex);
+            }
+        }
+        else if (entry.Layout != "rowmajor")
+            throw new InvalidDataException($"{where}: unknown packed layout '{entry.Layout}' (rowmajor or kmajor)");
         ReadOnlyMemory<byte> micro = default;
         if (layout.MicroBytes > 0)
             micro = Bytes(model, entry.Micro ?? throw new InvalidDataException($"{where}: {layout.Format.Name} needs a micro initializer"), "micro", where);
@@ -60,7 +81,7 @@ public static class QuantizedWeightDecoder
         {
             throw new InvalidDataException($"{where}: packed initializers do not fit the layout: {ex.Message}", ex);
         }
-        return (MxQuantizer.Dequantize(packed), elements.Length + scales.Length + micro.Length);
+        return (MxQuantizer.Dequantize(packed), stored + micro.Length);
     }
 
     private static ReadOnlyMemory<byte> Bytes(OnnxModel model, string name, string role, string where)

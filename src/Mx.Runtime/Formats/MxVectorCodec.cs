@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Runtime.Formats;
 
@@ -18,10 +19,10 @@ namespace Mx.Runtime.Formats;
 /// </summary>
 internal static class MxVectorCodec
 {
-    public static bool IsHardwareAccelerated => Avx2.IsSupported;
+    public static bool IsHardwareAccelerated => CpuFeatures.Has(IsaFeatures.Avx2);
 
     /// <summary>Whether the Vector256 path serves this format and mode here (every one, on a machine with AVX2).</summary>
-    public static bool Supports(MxFormat format, MxScaleMode mode) => Avx2.IsSupported;
+    public static bool Supports(MxFormat format, MxScaleMode mode) => IsHardwareAccelerated;
 
     /// <summary>Quantizes the row's whole blocks; returns how many blocks it wrote (the rest are partial).</summary>
     public static unsafe int QuantizeFullBlocks(MxFormat format, ReadOnlySpan<float> row, int blockSize, Span<byte> elements, Span<byte> scales,

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Runtime.Kernels;
 
@@ -49,7 +50,7 @@ internal static unsafe class ActivationQuantizer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void QuantizeRowFast(float* a, int k, int blockSize, sbyte* codes, byte* scales)
     {
-        if (!Avx512F.IsSupported || blockSize % 16 != 0)
+        if (!CpuFeatures.Has(IsaFeatures.Avx512) || blockSize % 16 != 0)
         {
             QuantizeRow(a, k, blockSize, codes, scales);
             return;

@@ -2,7 +2,9 @@ using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 using Mx.Runtime.Formats;
+using Mx.Runtime.Kernels.Jit;
 
 namespace Mx.Runtime.Kernels;
 
@@ -57,7 +59,14 @@ public sealed unsafe class MxMatMulKernel
     private readonly int _nibbleOffset;
     private readonly Vector512<byte> _nibbleLut;
     private readonly int _intShift;
-    private readonly bool _int8Mx512;      // MxMxInt8Avx512 applies
+    private readonly bool _int8Mx512;      // MxMxInt8Avx512 (AVX-VNNI ymm) applies
+    private readonly VnniGemv? _vnni;       // generated AVX512_VNNI MX×MX GEMV (4-bit, MXINT8), where it applies and can run
+    private readonly MxMxDecodedVnni? _vnniDecoded;   // generated AVX512_VNNI MX×MX over weights decoded per 4 rows
+    private readonly MxMxTileGemm? _vnniTiles;         // generated AVX512_VNNI MX×MX GEMM over 16-row tiles (prefill)
+    private readonly int _decodedOffset;    // what the decoded kernel adds to the weights' int values (its activation correction)
+
+    // The AVX-512 MX×MX kernels a call can take; all of them read activations prepared by MxMxNibble4Avx512.Prepare.
+    private enum Mx512Kernel { None, VnniGemv, VnniDecoded, VnniTiles, Nibble4Registers, Nibble4Decoded, Int8AvxVnni }
     private readonly bool _wo512;           // WeightOnlyNibble4Avx512 applies
     private readonly Vector512<float> _nibbleFloats;
 
@@ -71,7 +80,7 @@ public sealed unsafe class MxMatMulKernel
         _kind = ChooseDecoder(weight, tables);
         _luts = new DecodeLuts(tables);
         if (!IsSupported(path)) throw new NotSupportedException($"kernel path {path} is not supported by this CPU");
-        bool avx2 = Avx2.IsSupported && Fma.IsSupported;
+        bool avx2 = CpuFeatures.Has(IsaFeatures.Avx2 | IsaFeatures.Fma);
         _simd = path != MxKernelPath.Reference && avx2;
         _avx512 = _simd && path != MxKernelPath.Avx2 && MxMxNibble4Avx512.IsSupported;
         _intShift = tables.IntShift;
@@ -89,7 +98,35 @@ public sealed unsafe class MxMatMulKernel
                 _nibbleLut = Vector512.Create(lut);
             }
         }
-        _int8Mx512 = _avx512 && _kind == DecoderKind.Int8 && weight.BlockSize is 32 or 64 && MxMxInt8Avx512.IsSupported;
+        bool int8Blocks = _avx512 && _kind == DecoderKind.Int8 && weight.BlockSize is 32 or 64;
+        _int8Mx512 = int8Blocks && MxMxInt8Avx512.IsSupported;
+        if (mode == MxGemmMode.MxMx && VnniGemv.IsSupported)
+        {
+            Span<byte> lut = stackalloc byte[64];
+            _nibbleLut.AsByte().CopyTo(lut);
+            if (_mxmx512)
+            {
+                _vnni = VnniGemv.ForNibble4(weight, lut);
+                _vnniDecoded = MxMxDecodedVnni.ForNibble4(weight, _nibbleLut);
+                _vnniTiles = new MxMxTileGemm(weight, _vnniDecoded.Decoder);
+                _decodedOffset = _nibbleOffset;
+            }
+            else if (int8Blocks)
+            {
+                _vnni = VnniGemv.ForInt8(weight);
+                _vnniDecoded = MxMxDecodedVnni.ForInt8(weight);
+                _vnniTiles = new MxMxTileGemm(weight, _vnniDecoded.Decoder);
+                _decodedOffset = 128;
+            }
+            else if (_avx512 && _kind == DecoderKind.Six6Int && weight.BlockSize is 32 or 64 && IntSpan(tables) is var (lo, hi) && hi - lo <= 255)
+            {
+                for (int c = 0; c < 64; c++) lut[c] = (byte)(tables.Ints[c] - lo);   // value · 2^s + Offset, 64 codes
+                _vnni = VnniGemv.ForSix6(weight, lut);
+                _vnniDecoded = MxMxDecodedVnni.ForSix6(weight, Vector512.Create((ReadOnlySpan<byte>)lut));
+                _vnniTiles = new MxMxTileGemm(weight, _vnniDecoded.Decoder);
+                _decodedOffset = -lo;
+            }
+        }
         if (_avx512 && _kind == DecoderKind.Nibble4)
         {
             _wo512 = true;
@@ -106,13 +143,22 @@ public sealed unsafe class MxMatMulKernel
     }
 
     /// <summary>Whether this CPU can run <paramref name="path"/> (Auto and Reference always can).</summary>
+    /// <remarks>What the CPU supports is read through <see cref="CpuFeatures"/>, so <c>MX_DISABLE_ISA</c> applies.</remarks>
     public static bool IsSupported(MxKernelPath path) => path switch
     {
         MxKernelPath.Auto or MxKernelPath.Reference => true,
-        MxKernelPath.Avx2 => Avx2.IsSupported && Fma.IsSupported,
-        MxKernelPath.Avx512 => Avx2.IsSupported && Fma.IsSupported && MxMxNibble4Avx512.IsSupported,
+        MxKernelPath.Avx2 => CpuFeatures.Has(IsaFeatures.Avx2 | IsaFeatures.Fma),
+        MxKernelPath.Avx512 => CpuFeatures.Has(IsaFeatures.Avx2 | IsaFeatures.Fma) && MxMxNibble4Avx512.IsSupported,
         _ => false,
     };
+
+    /// <summary>
+    /// Whether the generated AVX512_VNNI MX×MX kernels run here, and if not, why (for <c>mx info</c>).
+    /// </summary>
+    public static string GeneratedKernelStatus =>
+        VnniGemv.IsSupported ? "avx512vnni MX×MX GEMV (generated x86-64 code)"
+        : !CpuFeatures.Has(IsaFeatures.Avx512 | IsaFeatures.Avx512Vbmi | IsaFeatures.Avx512Vnni) ? "off (needs avx512, avx512vbmi and avx512vnni enabled)"
+        : $"off ({ExecutableMemory.UnavailableReason})";
 
     /// <summary>The packed weight (N = <see cref="MxPackedWeight.Rows"/>, K = <see cref="MxPackedWeight.K"/>).</summary>
     public MxPackedWeight Weight { get; }
@@ -127,11 +173,43 @@ public sealed unsafe class MxMatMulKernel
     /// Which implementation runs, for reports: e.g. "avx2 nibble4-pshufb", "avx2 int8 maddubs", "reference".
     /// </summary>
     public string Implementation => !_simd ? "reference"
+        : Mode == MxGemmMode.MxMx && _vnni != null ? $"avx512 {_kind} generated avx512-vnni zmm vpdpbusd GEMV (M ≤ {VnniMaxM}), decoded per 4 rows (M < {TileMinM}), 16-row tiles × 8 rows GEMM (M ≥ {TileMinM})"
+        : Mode == MxGemmMode.MxMx && _vnniDecoded != null ? $"avx512 {_kind} decoded once per 4 rows + generated avx512-vnni zmm vpdpbusd (M < {TileMinM}), 16-row tiles × 8 rows GEMM (M ≥ {TileMinM})"
         : Mode == MxGemmMode.MxMx && _int8Mx512 ? "avx512 Int8 avx-vnni vpdpbusd int8-dot (M ≤ 3), avx2 int8-dot (M ≥ 4)"
         : Mode == MxGemmMode.MxMx && _mxmx512 ? $"avx512 {_kind} vpermb+maddubs int8-dot (M ≤ 3 decode in registers, else once per 4 rows)"
         : Mode == MxGemmMode.MxMx ? (_mxmxSimd ? $"avx2 {_kind} int8-dot" : $"avx2 {_kind} on MXINT8-dequantized activations")
         : _avx512 ? (_wo512 ? $"avx512 {_kind} dword-vpermps GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)" : $"avx2 {_kind} GEMV (M ≤ 3), avx512 12×32/8×32 tiled (M ≥ 4)")
         : $"avx2 {_kind}";
+
+    /// <summary>
+    /// The instruction-set features a call with <paramref name="m"/> rows of A executes (activation preparation
+    /// included), for reports and benchmarks: e.g. <c>avx2,fma,avx512,avx512vbmi,avx512vnni</c> for 4-bit MX×MX GEMV
+    /// on a Zen 4. <see cref="IsaFeatures.None"/> for the plain reference.
+    /// </summary>
+    public IsaFeatures IsaFor(int m)
+    {
+        if (!_simd) return IsaFeatures.None;
+        const IsaFeatures Avx2Fma = IsaFeatures.Avx2 | IsaFeatures.Fma, Avx512 = Avx2Fma | IsaFeatures.Avx512;
+        if (Mode == MxGemmMode.MxMx)
+        {
+            switch (Choose512(m))
+            {
+                case Mx512Kernel.VnniGemv or Mx512Kernel.VnniDecoded or Mx512Kernel.VnniTiles: return Avx512 | IsaFeatures.Avx512Vbmi | IsaFeatures.Avx512Vnni;
+                case Mx512Kernel.Nibble4Registers or Mx512Kernel.Nibble4Decoded: return Avx512 | IsaFeatures.Avx512Vbmi;
+                case Mx512Kernel.Int8AvxVnni: return Avx512 | IsaFeatures.AvxVnni;
+            }
+            if (!_mxmxSimd) return WeightOnlyIsa(m) | (_avx512 ? IsaFeatures.Avx512 : 0);   // + the AVX-512 activation quantizer
+            return Avx2Fma;
+        }
+        return WeightOnlyIsa(m);
+    }
+
+    private IsaFeatures WeightOnlyIsa(int m)
+    {
+        const IsaFeatures Avx2Fma = IsaFeatures.Avx2 | IsaFeatures.Fma;
+        if (m <= WeightOnlyGemv.MaxM) return _wo512 ? Avx2Fma | IsaFeatures.Avx512 : Avx2Fma;
+        return _avx512 ? Avx2Fma | IsaFeatures.Avx512 : Avx2Fma;
+    }
 
     /// <summary>Computes Y = A · Wᵀ (+ bias).</summary>
     /// <param name="a">[m, K] row-major.</param>
@@ -142,12 +220,7 @@ public sealed unsafe class MxMatMulKernel
     /// <exception cref="ArgumentException">A buffer is too small or bias has the wrong length.</exception>
     public void Run(ReadOnlySpan<float> a, int m, ReadOnlySpan<float> bias, Span<float> y, IParallelRunner? runner = null)
     {
-        ValidateM(m);
-        long need = (long)m * Weight.K, needY = (long)m * Weight.Rows;
-        if (a.Length < need) throw new ArgumentException($"A has {a.Length} floats; [{m}, {Weight.K}] needs {need}", nameof(a));
-        if (y.Length < needY) throw new ArgumentException($"Y has {y.Length} floats; [{m}, {Weight.Rows}] needs {needY}", nameof(y));
-        if (!bias.IsEmpty && bias.Length != Weight.Rows)
-            throw new ArgumentException($"bias has {bias.Length} floats; it must be empty or hold N = {Weight.Rows}", nameof(bias));
+        GemmSpans.Validate(m, Weight.K, Weight.Rows, a.Length, bias.Length, y.Length);
         fixed (float* pa = a)
         fixed (float* pb = bias)
         fixed (float* py = y)
@@ -155,6 +228,7 @@ public sealed unsafe class MxMatMulKernel
     }
 
     /// <summary>Computes Y = A · Wᵀ (+ bias) over raw memory: A [m, K], bias [N] or null, Y [m, N] (e.g. ONNX Runtime tensors).</summary>
+    /// <remarks>After warm-up a call allocates nothing: its work items run from a per-thread <see cref="KernelJob"/>.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(float* a, int m, float* bias, float* y, IParallelRunner? runner = null)
     {
@@ -163,52 +237,63 @@ public sealed unsafe class MxMatMulKernel
         if (a == null) throw new ArgumentNullException(nameof(a));
         if (y == null) throw new ArgumentNullException(nameof(y));
         runner ??= ThreadPoolRunner.Default;
-        var g = new GemmArgs(Weight, a, m, bias, y, (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref _scaleTable[0]), _luts);
-        // The closure-free AVX-512 paths are dispatched here: RunMxMx/RunWeightOnly allocate their lambdas' closure
-        // object on entry.
-        if (Mode == MxGemmMode.MxMx && (_mxmx512 || (_int8Mx512 && m <= MxMxGemm.InlineMaxM))) RunMxMxNibble4Avx512(g, runner);
-        else if (Mode == MxGemmMode.WeightOnly && _wo512 && m <= WeightOnlyGemv.MaxM) RunNibble4GemvAvx512(g, runner);
-        else if (Mode == MxGemmMode.MxMx) RunMxMx(g, runner);
-        else RunWeightOnly(g, runner);
+        var g = new GemmArgs(Weight, a, m, bias, y, (float*)Unsafe.AsPointer(ref _scaleTable[0]), _luts);
+        KernelJob job = KernelJob.Enter(this, g);
+        try
+        {
+            if (Mode == MxGemmMode.MxMx) RunMxMx(job, runner);
+            else RunWeightOnly(job, runner);
+        }
+        finally
+        {
+            job.Exit();
+        }
     }
 
-    private void RunWeightOnly(GemmArgs g, IParallelRunner runner)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RunWeightOnly(KernelJob job, IParallelRunner runner)
     {
+        ref readonly GemmArgs g = ref job.G;
         int n = Weight.Rows;
         if (!_simd)
         {
-            int per = Chunk(n, 8, runner);
-            runner.For(Count(n, per), i => MxGemmReference.WeightOnly(g.W, g.A, g.M, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
+            job.For(runner, n, Chunk(n, 8, runner), &ReferenceWeightOnlyItem);
             return;
         }
         if (g.M <= WeightOnlyGemv.MaxM && _wo512)
         {
-            RunNibble4GemvAvx512(g, runner);
+            RunNibble4GemvAvx512(job, runner);
             return;
         }
         if (g.M <= WeightOnlyGemv.MaxM && _kind == DecoderKind.Nibble4)
         {
-            RunNibble4Gemv(g, runner);
+            RunNibble4Gemv(job, runner);
             return;
         }
         if (g.M <= WeightOnlyGemv.MaxM)
         {
-            int per = Chunk(n, 16, runner);
-            runner.For(Count(n, per), i => Gemv(g, i * per, Math.Min(n, (i + 1) * per)));
+            job.For(runner, n, Chunk(n, 16, runner), &GemvItem);
             return;
         }
         if (_avx512)
         {
-            RunTiledAvx512(g, runner);
+            RunTiledAvx512(job, runner);
             return;
         }
         int tiles = Count(n, WeightOnlyTiled.NR);
-        int perTiles = Chunk(tiles, 1, runner);
-        runner.For(Count(tiles, perTiles), i => Tiled(g, i * perTiles, Math.Min(tiles, (i + 1) * perTiles)));
+        job.For(runner, tiles, Chunk(tiles, 1, runner), &TiledItem);
     }
 
-    private static void RunNibble4Gemv(GemmArgs g, IParallelRunner runner)
+    private static void ReferenceWeightOnlyItem(KernelJob j, int i0, int i1) =>
+        MxGemmReference.WeightOnly(j.G.W, j.G.A, j.G.M, j.G.Bias, j.G.Y, i0, i1);
+
+    private static void GemvItem(KernelJob j, int i0, int i1) => j.Kernel.Gemv(j.G, i0, i1);
+
+    private static void TiledItem(KernelJob j, int i0, int i1) => j.Kernel.Tiled(j.G, i0, i1);
+
+    private static void RunNibble4Gemv(KernelJob job, IParallelRunner runner)
     {
+        ref readonly GemmArgs g = ref job.G;
         int n = g.W.Rows, k32 = (g.W.K + 31) & ~31;
         float[] rented = ArrayPool<float>.Shared.Rent(g.M * k32);
         try
@@ -216,9 +301,8 @@ public sealed unsafe class MxMatMulKernel
             fixed (float* aPerm = rented)
             {
                 for (int r = 0; r < g.M; r++) Nibble4Gemv.PermuteA(g.A + (long)r * g.W.K, g.W.K, aPerm + (long)r * k32);
-                nint pa = (nint)aPerm;
-                int per = Chunk(n, 16, runner);
-                runner.For(Count(n, per), i => Nibble4Gemv.Run(g, (float*)pa, i * per, Math.Min(n, (i + 1) * per)));
+                job.P0 = (nint)aPerm;
+                job.For(runner, n, Chunk(n, 16, runner), &Nibble4GemvItem);
             }
         }
         finally
@@ -227,16 +311,20 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
-    private void RunMxMx(GemmArgs g, IParallelRunner runner)
+    private static void Nibble4GemvItem(KernelJob j, int i0, int i1) => Nibble4Gemv.Run(j.G, (float*)j.P0, i0, i1);
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RunMxMx(KernelJob job, IParallelRunner runner)
     {
-        if (_mxmx512 || (_int8Mx512 && g.M <= MxMxGemm.InlineMaxM))   // MXINT8 at larger M: the AVX2 kernel measured faster
+        ref readonly GemmArgs g = ref job.G;
+        if (Choose512(g.M) is var choice && choice != Mx512Kernel.None)
         {
-            RunMxMxNibble4Avx512(g, runner);
+            RunMxMxAvx512(job, runner, choice);
             return;
         }
         if (_simd && !_mxmxSimd)
         {
-            RunMxMxViaDequantizedActivations(g, runner);
+            RunMxMxViaDequantizedActivations(job, runner);
             return;
         }
         MxPackedWeight w = Weight;
@@ -248,31 +336,19 @@ public sealed unsafe class MxMatMulKernel
         {
             fixed (byte* scratch = rented)
             {
-                sbyte* codes = (sbyte*)scratch;
                 byte* scaleBytes = scratch + codeBytes;
-                float* actScale = (float*)(((nint)(scaleBytes + scaleCount) + 3) & ~(nint)3);
-                nint pc = (nint)codes, ps = (nint)scaleBytes, pf = (nint)actScale;
-                bool splitOrder = _mxmxSimd && _kind == DecoderKind.Nibble4;   // Nibble4Decoder.SplitOrder
-                int rowsPer = Chunk(m, 4, runner);
-                runner.For(Count(m, rowsPer), i =>
-                {
-                    for (int r = i * rowsPer; r < Math.Min(m, (i + 1) * rowsPer); r++)
-                    {
-                        ActivationQuantizer.QuantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (sbyte*)pc + (long)r * w.PaddedK, (byte*)ps + (long)r * nb);
-                        if (splitOrder) ActivationQuantizer.SplitEvenOdd((sbyte*)pc + (long)r * w.PaddedK, w.PaddedK);
-                        for (int j = 0; j < nb; j++)   // activation codes carry 2^-6 (MXINT8)
-                            ((float*)pf)[(long)r * nb + j] = FormatTables.E8M0[((byte*)ps)[(long)r * nb + j]] * (1f / 64);
-                    }
-                });
+                job.P0 = (nint)scratch;                                             // codes [m][PaddedK]
+                job.P1 = (nint)scaleBytes;                                          // scale bytes [m][nb]
+                job.P2 = ((nint)(scaleBytes + scaleCount) + 3) & ~(nint)3;         // activation scales [m][nb], float
+                job.Flag = _mxmxSimd && _kind == DecoderKind.Nibble4;              // Nibble4Decoder.SplitOrder
+                job.For(runner, m, Chunk(m, 4, runner), &QuantizeActivationRowsItem);
                 if (!_mxmxSimd)
                 {
-                    int per = Chunk(n, 8, runner);
-                    runner.For(Count(n, per), i => MxGemmReference.MxMx(w, (sbyte*)pc, (byte*)ps, m, g.Bias, g.Y, i * per, Math.Min(n, (i + 1) * per)));
+                    job.For(runner, n, Chunk(n, 8, runner), &ReferenceMxMxItem);
                     return;
                 }
                 int perRows = Chunk(n, MxMxGemm.NR, runner);
-                perRows = (perRows + MxMxGemm.NR - 1) / MxMxGemm.NR * MxMxGemm.NR;
-                runner.For(Count(n, perRows), i => MxMx(g, (sbyte*)pc, (float*)pf, i * perRows, Math.Min(n, (i + 1) * perRows)));
+                job.For(runner, n, (perRows + MxMxGemm.NR - 1) / MxMxGemm.NR * MxMxGemm.NR, &MxMxItem);
             }
         }
         finally
@@ -281,8 +357,30 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
-    private void RunTiledAvx512(GemmArgs g, IParallelRunner runner)
+    private static void QuantizeActivationRowsItem(KernelJob j, int r0, int r1)
     {
+        MxPackedWeight w = j.G.W;
+        int nb = w.BlocksPerRow;
+        sbyte* codes = (sbyte*)j.P0;
+        byte* scales = (byte*)j.P1;
+        float* actScale = (float*)j.P2;
+        for (int r = r0; r < r1; r++)
+        {
+            ActivationQuantizer.QuantizeRow(j.G.A + (long)r * w.K, w.K, w.BlockSize, codes + (long)r * w.PaddedK, scales + (long)r * nb);
+            if (j.Flag) ActivationQuantizer.SplitEvenOdd(codes + (long)r * w.PaddedK, w.PaddedK);
+            for (int b = 0; b < nb; b++)   // activation codes carry 2^-6 (MXINT8)
+                actScale[(long)r * nb + b] = FormatTables.E8M0[scales[(long)r * nb + b]] * (1f / 64);
+        }
+    }
+
+    private static void ReferenceMxMxItem(KernelJob j, int n0, int n1) =>
+        MxGemmReference.MxMx(j.G.W, (sbyte*)j.P0, (byte*)j.P1, j.G.M, j.G.Bias, j.G.Y, n0, n1);
+
+    private static void MxMxItem(KernelJob j, int n0, int n1) => j.Kernel.MxMx(j.G, (sbyte*)j.P0, (float*)j.P2, n0, n1);
+
+    private void RunTiledAvx512(KernelJob job, IParallelRunner runner)
+    {
+        ref readonly GemmArgs g = ref job.G;
         MxPackedWeight w = Weight;
         long len = WeightOnlyTiledAvx512.PackedALength(g.M, w.K);
         if (len + 16 > int.MaxValue) throw new ArgumentException($"M = {g.M} is too large for one call at K = {w.K}");
@@ -291,13 +389,11 @@ public sealed unsafe class MxMatMulKernel
         {
             fixed (float* raw = rented)
             {
-                float* apack = (float*)(((nint)raw + 63) & ~(nint)63);
-                nint pa = (nint)apack;
+                job.P0 = ((nint)raw + 63) & ~(nint)63;
                 int mBlocks = Count(g.M, WeightOnlyTiledAvx512.RowGroup(g.M));
-                runner.For(mBlocks, mb => WeightOnlyTiledAvx512.PackA(g.A, g.M, w.K, mb, (float*)pa));
+                job.For(runner, mBlocks, 1, &PackAItem);
                 int tiles = Count(w.Rows, WeightOnlyTiledAvx512.NR);
-                int perTiles = Chunk(tiles, 1, runner, 2);
-                runner.For(Count(tiles, perTiles), i => Tiled512(g, (float*)pa, i * perTiles, Math.Min(tiles, (i + 1) * perTiles)));
+                job.For(runner, tiles, Chunk(tiles, 1, runner, 2), &Tiled512Item);
             }
         }
         finally
@@ -305,6 +401,13 @@ public sealed unsafe class MxMatMulKernel
             ArrayPool<float>.Shared.Return(rented);
         }
     }
+
+    private static void PackAItem(KernelJob j, int b0, int b1)
+    {
+        for (int mb = b0; mb < b1; mb++) WeightOnlyTiledAvx512.PackA(j.G.A, j.G.M, j.G.W.K, mb, (float*)j.P0);
+    }
+
+    private static void Tiled512Item(KernelJob j, int t0, int t1) => j.Kernel.Tiled512(j.G, (float*)j.P0, t0, t1);
 
     private void Tiled512(in GemmArgs g, float* apack, int t0, int t1)
     {
@@ -323,8 +426,9 @@ public sealed unsafe class MxMatMulKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void RunNibble4GemvAvx512(GemmArgs g, IParallelRunner runner)
+    private void RunNibble4GemvAvx512(KernelJob job, IParallelRunner runner)
     {
+        ref readonly GemmArgs g = ref job.G;
         int n = g.W.Rows, kc = WeightOnlyNibble4Avx512.LaidOutK(g.W.PaddedK);
         float[] rented = ArrayPool<float>.Shared.Rent(g.M * kc);
         try
@@ -332,10 +436,8 @@ public sealed unsafe class MxMatMulKernel
             fixed (float* aL = rented)
             {
                 for (int r = 0; r < g.M; r++) WeightOnlyNibble4Avx512.LayOutA(g.A + (long)r * g.W.K, g.W.K, kc, aL + (long)r * kc);
-                var state = t_weightOnly4 ??= new WeightOnly4State();   // per thread, reused: no allocation per call
-                state.Set(g, aL, _nibbleFloats, (float)Math.ScaleB(1.0, -_intShift), n, Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2));
-                try { runner.For(Count(n, state.Per), state.Body); }
-                finally { state.Clear(); }
+                job.P0 = (nint)aL;
+                job.For(runner, n, RoundUp(Chunk(n, WeightOnlyNibble4Avx512.NR, runner, 2), WeightOnlyNibble4Avx512.NR), &WeightOnlyNibble4Avx512Item);
             }
         }
         finally
@@ -344,42 +446,20 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
-    [ThreadStatic] private static WeightOnly4State? t_weightOnly4;
-    [ThreadStatic] private static Nibble4State? t_nibble4;
+    private static void WeightOnlyNibble4Avx512Item(KernelJob j, int n0, int n1) =>
+        WeightOnlyNibble4Avx512.Run(j.G, (float*)j.P0, j.Kernel._nibbleFloats, (float)Math.ScaleB(1.0, -j.Kernel._intShift), n0, n1);
 
-    // Work-item state of one call, cached per calling thread and reset per call (the runner's For completes before
-    // the next call on that thread can start), so the GEMV paths allocate nothing per call.
-    private sealed class WeightOnly4State
-    {
-        private GemmArgs _g;
-        private nint _a;
-        private Vector512<float> _table;
-        private float _intScale;
-        private int _n;
-        public int Per;
-        public readonly Action<int> Body;
-
-        public WeightOnly4State() => Body = RunItem;
-
-        public void Set(in GemmArgs g, float* aL, Vector512<float> table, float intScale, int n, int per)
-        {
-            _g = g; _a = (nint)aL; _table = table; _intScale = intScale; _n = n;
-            Per = (per + WeightOnlyNibble4Avx512.NR - 1) / WeightOnlyNibble4Avx512.NR * WeightOnlyNibble4Avx512.NR;
-        }
-
-        public void Clear() => _g = default;   // drop the reference to the weight
-
-        private void RunItem(int i) => WeightOnlyNibble4Avx512.Run(_g, (float*)_a, _table, _intScale, i * Per, Math.Min(_n, (i + 1) * Per));
-    }
-
+    // The AVX-512 MX×MX paths: 4-bit weights (any M) and MXINT8 weights (M ≤ 3), over activations prepared once per call.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void RunMxMxNibble4Avx512(GemmArgs g, IParallelRunner runner)
+    private void RunMxMxAvx512(KernelJob job, IParallelRunner runner, Mx512Kernel choice)
     {
+        ref readonly GemmArgs g = ref job.G;
         MxPackedWeight w = Weight;
         int m = g.M, n = w.Rows;
         long rowBytes = MxMxNibble4Avx512.RowBytes(w.PaddedK);
         int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
-        long total = m * rowBytes + 64 + kc + w.BlocksPerRow + 64;
+        int rows = choice == Mx512Kernel.VnniTiles ? RoundUp(m, VnniTileGemmEmitter.MBlock) : m;   // the tile GEMM reads whole blocks of 8
+        long total = rows * rowBytes + 64 + kc + w.BlocksPerRow + 64;
         if (total > int.MaxValue) throw new ArgumentException($"M = {m} is too large for one MX×MX call at K = {w.K}");
         byte[] rented = ArrayPool<byte>.Shared.Rent((int)total);
         try
@@ -388,14 +468,28 @@ public sealed unsafe class MxMatMulKernel
             {
                 byte* prep = (byte*)(((nint)raw + 63) & ~(nint)63);
                 sbyte* tmp = (sbyte*)(prep + m * rowBytes);
+                job.P0 = (nint)prep;
+                job.Stride = rowBytes;
+                job.Choice = (int)choice;
+                // Step order (even/odd per 128 elements) for the 4-bit kernels and the decoded ones; natural order for the
+                // MXINT8 kernels that read the weight codes as they are.
+                job.Flag = choice is not (Mx512Kernel.VnniGemv or Mx512Kernel.Int8AvxVnni) || _mxmx512;   // 6-bit GEMV: natural
                 if (m == 1)
-                    MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, PrepOffset, prep, tmp, (byte*)(tmp + kc), _mxmx512);
+                    MxMxNibble4Avx512.Prepare(g.A, w.K, w.BlockSize, _intShift, PrepOffset(choice), prep, tmp, (byte*)(tmp + kc), job.Flag);
                 else
-                    PrepareRows(g, prep, rowBytes, runner);
-                var state = t_nibble4 ??= new Nibble4State();   // per thread, reused: no allocation per call
-                state.Set(g, prep, rowBytes, _nibbleLut, n, Chunk(n, MxMxNibble4Avx512.NR, runner, m <= MxMxGemm.InlineMaxM ? 1 : 4), _int8Mx512);   // GEMV: one item per thread (fewest ORT callbacks)
-                try { runner.For(Count(n, state.Per), state.Body); }
-                finally { state.Clear(); }
+                    job.For(runner, m, Chunk(m, 4, runner, 1), &PrepareRowsItem);
+                if (choice == Mx512Kernel.VnniTiles)
+                {
+                    new Span<byte>(prep + m * rowBytes, (int)((rows - m) * rowBytes)).Clear();
+                    MxMxTileGemm.FoldCorrections(prep, rowBytes, m, kc);
+                    job.P1 = rows;
+                    int tiles = (n + 15) / 16;
+                    job.For(runner, tiles, MxMxTileGemm.TilesPerGroup(w.PaddedK), &TilesItem);
+                    return;
+                }
+                // GEMV: one item per thread (fewest ORT callbacks).
+                int per = Chunk(n, MxMxNibble4Avx512.NR, runner, m <= MxMxGemm.InlineMaxM ? 1 : 4);
+                job.For(runner, n, RoundUp(per, MxMxNibble4Avx512.NR), &MxMxAvx512Item);
             }
         }
         finally
@@ -404,84 +498,93 @@ public sealed unsafe class MxMatMulKernel
         }
     }
 
-    // Weight offset the activation correction is computed for: the 4-bit LUT offset, or 128 for MXINT8 codes XOR 0x80.
-    private int PrepOffset => _int8Mx512 ? 128 : _nibbleOffset;
+    // Weight offset the activation correction is computed for: the 4-bit LUT offset, 128 for MXINT8 codes XOR 0x80,
+    // or the decoded kernel's offset.
+    private int PrepOffset(Mx512Kernel choice) => choice is Mx512Kernel.VnniDecoded or Mx512Kernel.VnniTiles || _kind == DecoderKind.Six6Int ? _decodedOffset : _kind == DecoderKind.Int8 ? 128 : _nibbleOffset;
 
-    private void PrepareRows(GemmArgs g, byte* prep, long rowBytes, IParallelRunner runner)
+    /// <summary>
+    /// Rows of A up to which the generated GEMV (weights decoded in registers for every row of A) runs; beyond, the
+    /// weights are decoded once per 4 rows. Measured on Zen 4 (K = N = 4096, one thread): the GEMV is ahead up to
+    /// M ≈ 8–16 for 4-bit and MXINT8 codes, whose in-register decode is cheap, and up to M ≈ 4 for 6-bit codes.
+    /// </summary>
+    private int VnniMaxM => _kind switch { DecoderKind.Nibble4 => 12, DecoderKind.Int8 => 16, _ => 6 };
+
+    // Which AVX-512 MX×MX kernel a call with m rows takes (None: the AVX2 paths). MXINT8 without VNNI at larger M: the
+    // AVX2 kernel measured faster than the AVX-VNNI ymm one.
+    private Mx512Kernel Choose512(int m)
     {
-        MxPackedWeight w = Weight;
-        int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
-        nint pp = (nint)prep;
-        int shift = _intShift, offset = PrepOffset, rowsPer = Chunk(g.M, 4, runner, 1);
-        bool stepOrder = _mxmx512;
-        runner.For(Count(g.M, rowsPer), i =>
-        {
-            byte[] tmp = ArrayPool<byte>.Shared.Rent(kc + w.BlocksPerRow + 64);
-            try
-            {
-                fixed (byte* t = tmp)
-                    for (int r = i * rowsPer; r < Math.Min(g.M, (i + 1) * rowsPer); r++)
-                        MxMxNibble4Avx512.Prepare(g.A + (long)r * w.K, w.K, w.BlockSize, shift, offset, (byte*)pp + r * rowBytes, (sbyte*)t, t + kc, stepOrder);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(tmp);
-            }
-        });
+        if (_vnni != null && m <= VnniMaxM) return Mx512Kernel.VnniGemv;
+        if (_vnniTiles != null && m >= TileMinM) return Mx512Kernel.VnniTiles;
+        if (_vnniDecoded != null) return Mx512Kernel.VnniDecoded;
+        if (_mxmx512) return m <= MxMxGemm.InlineMaxM ? Mx512Kernel.Nibble4Registers : Mx512Kernel.Nibble4Decoded;
+        if (_int8Mx512 && m <= MxMxGemm.InlineMaxM) return Mx512Kernel.Int8AvxVnni;
+        return Mx512Kernel.None;
     }
 
-    private sealed class Nibble4State
+    private static (int Min, int Max) IntSpan(FormatTables t)
     {
-        private GemmArgs _g;
-        private nint _prep;
-        private long _stride;
-        private Vector512<byte> _lut;
-        private int _n;
-        private bool _int8;
-        public int Per;
-        public readonly Action<int> Body;
+        int lo = 0, hi = 0;
+        for (int c = 0; c < 1 << t.Format.ElementBits; c++) { lo = Math.Min(lo, t.Ints[c]); hi = Math.Max(hi, t.Ints[c]); }
+        return (lo, hi);
+    }
 
-        public Nibble4State() => Body = RunItem;
+    /// <summary>
+    /// Rows of A from which the tile GEMM runs (it decodes a tile group once for all rows of A): measured on Zen 4
+    /// (K = N = 4096, one thread) ahead of the GEMV and the 4-row decoded kernel from M ≈ 13–24 on, 2× at M ≥ 128.
+    /// </summary>
+    private const int TileMinM = 16;
 
-        public void Set(in GemmArgs g, byte* prep, long stride, Vector512<byte> lut, int n, int per, bool int8)
+    private static void TilesItem(KernelJob j, int t0, int t1) => j.Kernel._vnniTiles!.Run(j.G, (byte*)j.P0, j.Stride, (int)j.P1, t0, t1);
+
+    private static void PrepareRowsItem(KernelJob j, int r0, int r1)
+    {
+        MxMatMulKernel k = j.Kernel;
+        MxPackedWeight w = j.G.W;
+        int kc = MxMxNibble4Avx512.ChunkedK(w.PaddedK);
+        byte[] tmp = ArrayPool<byte>.Shared.Rent(kc + w.BlocksPerRow + 64);
+        try
         {
-            _g = g; _prep = (nint)prep; _stride = stride; _lut = lut; _n = n; _int8 = int8;
-            Per = (per + MxMxNibble4Avx512.NR - 1) / MxMxNibble4Avx512.NR * MxMxNibble4Avx512.NR;
+            fixed (byte* t = tmp)
+                for (int r = r0; r < r1; r++)
+                    MxMxNibble4Avx512.Prepare(j.G.A + (long)r * w.K, w.K, w.BlockSize, k._intShift, k.PrepOffset((Mx512Kernel)j.Choice),
+                        (byte*)j.P0 + r * j.Stride, (sbyte*)t, t + kc, j.Flag);
         }
-
-        public void Clear() => _g = default;
-
-        private void RunItem(int i)
+        finally
         {
-            int n0 = i * Per, n1 = Math.Min(_n, (i + 1) * Per);
-            if (_int8)
-            {
-                MxMxInt8Avx512.Run(_g, (byte*)_prep, _stride, n0, n1);
-                return;
-            }
-            if (_g.M <= MxMxGemm.InlineMaxM)
-            {
-                MxMxNibble4Avx512.Run(_g, (byte*)_prep, _stride, _lut, n0, n1);
-                return;
-            }
-            long bytes = MxMxNibble4Avx512.DecodedScratchBytes(_g.W.PaddedK, _g.M);
-            if (bytes > int.MaxValue) throw new ArgumentException($"M = {_g.M} is too large for one MX×MX call at K = {_g.W.K}");
-            byte[] scratch = ArrayPool<byte>.Shared.Rent((int)bytes);
-            try
-            {
-                fixed (byte* s = scratch) MxMxNibble4Avx512.RunDecoded(_g, (byte*)_prep, _stride, _lut, n0, n1, s);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(scratch);
-            }
+            ArrayPool<byte>.Shared.Return(tmp);
+        }
+    }
+
+    private static void MxMxAvx512Item(KernelJob j, int n0, int n1)
+    {
+        MxMatMulKernel k = j.Kernel;
+        ref readonly GemmArgs g = ref j.G;
+        byte* prep = (byte*)j.P0;
+        switch ((Mx512Kernel)j.Choice)
+        {
+            case Mx512Kernel.VnniGemv: k._vnni!.Run(g, prep, j.Stride, n0, n1); return;
+            case Mx512Kernel.VnniDecoded: k._vnniDecoded!.Run(g, prep, j.Stride, n0, n1); return;
+            case Mx512Kernel.Int8AvxVnni: MxMxInt8Avx512.Run(g, prep, j.Stride, n0, n1); return;
+            case Mx512Kernel.Nibble4Registers: MxMxNibble4Avx512.Run(g, prep, j.Stride, k._nibbleLut, n0, n1); return;
+        }
+        long bytes = MxMxNibble4Avx512.DecodedScratchBytes(g.W.PaddedK, g.M);
+        if (bytes > int.MaxValue) throw new ArgumentException($"M = {g.M} is too large for one MX×MX call at K = {g.W.K}");
+        byte[] scratch = ArrayPool<byte>.Shared.Rent((int)bytes);
+        try
+        {
+            fixed (byte* s = scratch) MxMxNibble4Avx512.RunDecoded(g, prep, j.Stride, k._nibbleLut, n0, n1, s);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
         }
     }
 
     // MX×MX for weights without an integer form: quantize A to MXINT8, write back the exact values it stands for,
     // and run the weight-only kernels on them (same products; only the fp32 accumulation order differs).
-    private void RunMxMxViaDequantizedActivations(GemmArgs g, IParallelRunner runner)
+    private void RunMxMxViaDequantizedActivations(KernelJob job, IParallelRunner runner)
     {
+        ref readonly GemmArgs g = ref job.G;
         MxPackedWeight w = Weight;
         long count = (long)g.M * w.K;
         if (count > int.MaxValue) throw new ArgumentException($"M = {g.M} is too large for one MX×MX call at K = {w.K}");
@@ -490,20 +593,23 @@ public sealed unsafe class MxMatMulKernel
         {
             fixed (float* aq = rented)
             {
-                nint pq = (nint)aq;
-                int rowsPer = Chunk(g.M, 4, runner);
-                runner.For(Count(g.M, rowsPer), i =>
-                {
-                    for (int r = i * rowsPer; r < Math.Min(g.M, (i + 1) * rowsPer); r++)
-                        ActivationQuantizer.QuantizeDequantizeRow(g.A + (long)r * w.K, w.K, w.BlockSize, (float*)pq + (long)r * w.K);
-                });
-                RunWeightOnly(new GemmArgs(w, aq, g.M, g.Bias, g.Y, g.ScaleTable, g.Luts), runner);
+                job.P0 = (nint)aq;
+                job.For(runner, g.M, Chunk(g.M, 4, runner), &QuantizeDequantizeRowsItem);
+                job.G = new GemmArgs(w, aq, g.M, g.Bias, g.Y, g.ScaleTable, g.Luts);
+                RunWeightOnly(job, runner);
             }
         }
         finally
         {
             ArrayPool<float>.Shared.Return(rented);
         }
+    }
+
+    private static void QuantizeDequantizeRowsItem(KernelJob j, int r0, int r1)
+    {
+        MxPackedWeight w = j.G.W;
+        for (int r = r0; r < r1; r++)
+            ActivationQuantizer.QuantizeDequantizeRow(j.G.A + (long)r * w.K, w.K, w.BlockSize, (float*)j.P0 + (long)r * w.K);
     }
 
     private void Gemv(in GemmArgs g, int n0, int n1)
@@ -605,4 +711,6 @@ public sealed unsafe class MxMatMulKernel
         Math.Max(grain, (total + runner.DegreeOfParallelism * perThread - 1) / (runner.DegreeOfParallelism * perThread));
 
     private static int Count(int total, int per) => (total + per - 1) / per;
+
+    private static int RoundUp(int v, int multiple) => (v + multiple - 1) / multiple * multiple;
 }

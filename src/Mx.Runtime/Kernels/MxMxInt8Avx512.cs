@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Runtime.Kernels;
 
@@ -17,7 +18,7 @@ internal static unsafe class MxMxInt8Avx512
     public const int NR = RowGroup.Rows;
     private const int Chunk = RowGroup.Chunk;   // MXINT8: one byte per element, so also the chunk's bytes per row
 
-    public static bool IsSupported => MxMxNibble4Avx512.IsSupported && AvxVnni.IsSupported;
+    public static bool IsSupported => MxMxNibble4Avx512.IsSupported && CpuFeatures.Has(IsaFeatures.AvxVnni);
 
     private static readonly Vector512<int>[] PairIdx = BuildPairIdx();
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Runtime.Kernels;
 
@@ -30,7 +31,7 @@ internal static unsafe class MxMxNibble4Avx512
     private const int Step = 128;             // elements per step (64 weight bytes)
     private const int Chunk = RowGroup.Chunk; // 4 steps
 
-    public static bool IsSupported => Avx512F.IsSupported && Avx512BW.IsSupported && Avx512Vbmi.IsSupported;
+    public static bool IsSupported => CpuFeatures.Has(IsaFeatures.Avx512 | IsaFeatures.Avx512Vbmi);
 
     /// <summary>Padded K (multiple of 512) of the prepared activations.</summary>
     public static int ChunkedK(int paddedK) => RowGroup.ChunkedK(paddedK);

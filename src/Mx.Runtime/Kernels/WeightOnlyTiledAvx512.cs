@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Mx.Runtime.Cpu;
 
 namespace Mx.Runtime.Kernels;
 
@@ -23,7 +24,7 @@ internal static unsafe class WeightOnlyTiledAvx512
     /// <summary>K per panel: 128 × 32 floats = 16 KiB; with 12 × 128 floats of A, well inside L1d.</summary>
     public const int KC = 128;
 
-    public static bool IsSupported => Avx512F.IsSupported;
+    public static bool IsSupported => CpuFeatures.Has(IsaFeatures.Avx512);
 
     /// <summary>Floats of packed A for <paramref name="m"/> rows of <paramref name="k"/>.</summary>
     public static long PackedALength(int m, int k)

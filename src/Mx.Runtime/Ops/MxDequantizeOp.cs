@@ -14,7 +14,10 @@ public static class MxDequantizeOp
     public const string Name = "MxDequantize";
 
     /// <summary>The op definition (inputs elements, scales, micro?; output float32).</summary>
-    public static CustomOpDefinition Definition { get; } = new(Name,
+    public static CustomOpDefinition Definition { get; } = Create();
+
+    /// <summary>A new, equal definition, for another domain instance (an op joins one domain).</summary>
+    internal static CustomOpDefinition Create() => new(Name,
         [new(TensorElementType.UInt8), new(TensorElementType.UInt8), new(TensorElementType.UInt8, CustomOpArity.Optional)],
         [new(TensorElementType.Float)],
         info => new MxDequantizeNodeKernel(info));

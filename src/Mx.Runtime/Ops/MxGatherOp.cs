@@ -13,7 +13,10 @@ public static class MxGatherOp
     public const string Name = "MxGather";
 
     /// <summary>The op definition (inputs table_elements, table_scales, indices, table_micro?; output float32).</summary>
-    public static CustomOpDefinition Definition { get; } = new(Name,
+    public static CustomOpDefinition Definition { get; } = Create();
+
+    /// <summary>A new, equal definition, for another domain instance (an op joins one domain).</summary>
+    internal static CustomOpDefinition Create() => new(Name,
         [
             new(TensorElementType.UInt8),
             new(TensorElementType.UInt8),

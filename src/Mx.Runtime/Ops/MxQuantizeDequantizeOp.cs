@@ -13,7 +13,10 @@ public static class MxQuantizeDequantizeOp
     public const string Name = "MxQuantizeDequantize";
 
     /// <summary>The op definition (input X float32; output Y float32 of the same shape).</summary>
-    public static CustomOpDefinition Definition { get; } = new(Name,
+    public static CustomOpDefinition Definition { get; } = Create();
+
+    /// <summary>A new, equal definition, for another domain instance (an op joins one domain).</summary>
+    internal static CustomOpDefinition Create() => new(Name,
         [new(TensorElementType.Float)], [new(TensorElementType.Float)],
         info => new MxQuantizeDequantizeNodeKernel(info));
 }

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Mx.Runtime.Ort;
 
 /// <summary>Reads element type and shape out of an <c>OrtTensorTypeAndShapeInfo</c>.</summary>
@@ -17,16 +15,6 @@ internal static unsafe class OrtTensorShapes
         var dims = new long[(int)n];
         fixed (long* p = dims) OrtNative.Check(OrtNative.GetDimensions(info, p, n));
         return dims;
-    }
-
-    public static string[] SymbolicDimensions(nint info, int rank)
-    {
-        var names = new string[rank];
-        if (rank == 0) return names;
-        var ptrs = new nint[rank];
-        fixed (nint* p = ptrs) OrtNative.Check(OrtNative.GetSymbolicDimensions(info, (byte**)p, (nuint)rank));
-        for (int i = 0; i < rank; i++) names[i] = ptrs[i] == 0 ? "" : Marshal.PtrToStringUTF8(ptrs[i]) ?? "";
-        return names;
     }
 
     /// <summary>Type and shape of an OrtValue that holds a tensor.</summary>

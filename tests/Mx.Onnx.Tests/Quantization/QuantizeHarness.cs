@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
 using Mx.Onnx.Proto;
 using Mx.Onnx.Quantization;
 using Mx.Onnx.Tensors;
@@ -21,27 +22,29 @@ internal static class QuantizeHarness
         return (path, result);
     }
 
-    public static OrtSession Session(string path, bool mxOps = true)
+    public static HostTensorSession Session(string path, bool mxOps = true)
     {
-        var options = new OrtSessionOptions { IntraOpThreads = 1 };
+        using var options = Options(mxOps);
         // ORT fuses blocked DequantizeLinear → MatMul into MatMulNBits, which by default quantizes the activations
         // too; accuracy level 0 keeps the activations in float32 so the QDQ model computes what it says.
-        options.ConfigEntries["session.qdq_matmulnbits_accuracy_level"] = "0";
-        if (mxOps) MxOps.Register(options);
-        return OrtSession.FromFile(path, options);
+        options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "0");
+        return HostTensorSession.FromFile(path, options);
     }
 
-    public static OrtSession Session(ModelProto proto, bool mxOps = true)
+    public static HostTensorSession Session(ModelProto proto, bool mxOps = true)
     {
-        var options = new OrtSessionOptions { IntraOpThreads = 1 };
-        if (mxOps) MxOps.Register(options);
-        return OrtSession.FromBytes(proto.ToByteArrayForTest(), options);
+        using var options = Options(mxOps);
+        return HostTensorSession.FromBytes(proto.ToByteArrayForTest(), options);
     }
+
+    /// <summary>One intra-op thread; the MX ops registered unless <paramref name="mxOps"/> is false (to see a model fail without them).</summary>
+    private static SessionOptions Options(bool mxOps) =>
+        mxOps ? HostTensorSession.CreateOptions(1) : new SessionOptions { IntraOpNumThreads = 1, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
 
     private static byte[] ToByteArrayForTest(this ModelProto proto) => Google.Protobuf.MessageExtensions.ToByteArray(proto);
 
     /// <summary>Deterministic inputs for a session: normal floats, small non-negative integers, known special inputs.</summary>
-    public static Dictionary<string, HostTensor> Inputs(OrtSession session, int seed = 7)
+    public static Dictionary<string, HostTensor> Inputs(HostTensorSession session, int seed = 7)
     {
         var random = new Random(seed);
         var inputs = new Dictionary<string, HostTensor>();
@@ -88,7 +91,7 @@ internal static class QuantizeHarness
     }
 
     /// <summary>Runs and returns the float outputs by name.</summary>
-    public static Dictionary<string, float[]> Run(OrtSession session, Dictionary<string, HostTensor> inputs) =>
+    public static Dictionary<string, float[]> Run(HostTensorSession session, Dictionary<string, HostTensor> inputs) =>
         session.Run(inputs).Where(kv => kv.Value.ElementType == TensorElementType.Float).ToDictionary(kv => kv.Key, kv => kv.Value.ToFloatArray());
 
     /// <summary>Largest |a − b| over all outputs relative to the largest |b| (and the absolute value when |b| is tiny).</summary>

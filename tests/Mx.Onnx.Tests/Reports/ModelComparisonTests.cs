@@ -27,10 +27,9 @@ public class ModelComparisonTests
         var report = QuantizationReport.Create(Mlp, q, data);
 
         // Independent: run both models per sample here and compute the metrics with plain loops.
-        var options = new OrtSessionOptions();
-        MxOps.Register(options);
-        using var a = OrtSession.FromFile(Mlp, options);
-        using var b = OrtSession.FromFile(q, options);
+        using var options = HostTensorSession.CreateOptions();
+        using var a = HostTensorSession.FromFile(Mlp, options);
+        using var b = HostTensorSession.FromFile(q, options);
         float[] all = NpyFile.Read(npy).ToFloatArray();
         double maxAbs = 0, sse = 0, ssr = 0, ssq = 0, dot = 0, kl = 0;
         int agree = 0, positions = 0;

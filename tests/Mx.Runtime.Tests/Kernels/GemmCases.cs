@@ -12,11 +12,13 @@ internal static class GemmCases
     ];
 
     // (M, K, N, bias): M = 0, GEMV (M = 1..3), tiled (M ≥ 4, not a multiple of 6), K not a multiple of 32 or of the
-    // 256-wide K panel, N = 1 and N not a multiple of 4 or 16.
+    // 256-wide K panel, N = 1 and N not a multiple of 4 or 16; M ≥ 32 (the MX×MX tile GEMM: M not a multiple of 8, a
+    // partial last tile, K blocks of 4096).
     public static readonly (int M, int K, int N, bool Bias)[] Shapes =
     [
         (0, 64, 8, true), (1, 32, 1, true), (1, 100, 9, false), (1, 257, 33, true), (3, 70, 5, true),
         (7, 96, 17, true), (20, 300, 40, false), (13, 600, 35, true), (4, 40, 1, false), (1, 1100, 9, true), (5, 4700, 6, true),
+        (40, 600, 33, true), (33, 4700, 20, false),
     ];
 
     public static IEnumerable<TestCaseData> All() =>

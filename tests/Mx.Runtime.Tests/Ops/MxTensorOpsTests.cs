@@ -10,7 +10,7 @@ public class MxTensorOpsTests
     private static IEnumerable<TestCaseData> AllFormats() =>
         MxFormats.All.Select(f => new TestCaseData(f.Name).SetArgDisplayNames(f.Name));
 
-    private static byte[] GatherModel(PackedMatrix table, bool microAsInput = true)
+    internal static byte[] GatherModel(PackedMatrix table, bool microAsInput = true)
     {
         var m = OpModels.Writer().Input("idx", TensorElementType.Int64, "a", "b").Output("Y", TensorElementType.Float, "a", "b", (long)table.K)
             .Initializer("t_e", table.Elements).Initializer("t_s", table.Scales);
@@ -56,7 +56,7 @@ public class MxTensorOpsTests
         Assert.That(e!.Message, Does.Contain("'emb'").And.Contain("table_micro"));
     }
 
-    private static byte[] DequantizeModel(MxPackedTensor p, bool constant, long[] shape, int axis)
+    internal static byte[] DequantizeModel(MxPackedTensor p, bool constant, long[] shape, int axis)
     {
         var l = p.Layout;
         var e = new HostTensor(TensorElementType.UInt8, [l.Rows, l.RowBytes], p.Elements.ToArray());

@@ -53,11 +53,10 @@ internal sealed class PackedMatrix
 /// <summary>Builds the test models and sessions for the mx.onnx ops.</summary>
 internal static class OpModels
 {
-    public static OrtSession Session(byte[] model, int? threads = null)
+    public static HostTensorSession Session(byte[] model, int? threads = null)
     {
-        var options = new OrtSessionOptions { IntraOpThreads = threads };
-        MxOps.Register(options);
-        return OrtSession.FromBytes(model, options);
+        using var options = HostTensorSession.CreateOptions(threads);
+        return HostTensorSession.FromBytes(model, options);
     }
 
     public static TestModelWriter Writer() => new TestModelWriter().Opset(MxOps.DomainName, MxOps.DomainVersion);
@@ -104,7 +103,7 @@ internal static class OpModels
         return b;
     }
 
-    public static float[] RunY(OrtSession s, HostTensor a) => s.Run(new Dictionary<string, HostTensor> { ["A"] = a })["Y"].AsSpan<float>().ToArray();
+    public static float[] RunY(HostTensorSession s, HostTensor a) => s.Run(new Dictionary<string, HostTensor> { ["A"] = a })["Y"].AsSpan<float>().ToArray();
 
     /// <summary>alpha · (A · Wᵀ) + beta · bias in double, W = the dequantized packed rows [N, K].</summary>
     public static double[] Reference(float[] a, int m, PackedMatrix w, float[]? bias, double alpha = 1, double beta = 1, float[]? wValues = null)

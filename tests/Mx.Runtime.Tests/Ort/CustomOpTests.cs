@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Mx.Runtime.Ort;
 
 namespace Mx.Runtime.Tests.Ort;
@@ -109,10 +110,11 @@ public class CustomOpTests
         public void Compute(KernelContext context) => _values.CopyTo(context.Output<float>(0, [_values.Length]));
     }
 
-    private static OrtSessionOptions Options(int? threads = null)
+    // Sessions copy what they need from their options; each test's options object is left to the GC.
+    private static SessionOptions Options(int? threads = null)
     {
-        var o = new OrtSessionOptions { IntraOpThreads = threads };
-        o.CustomOpDomains.Add(TestDomain.Value);
+        var o = new SessionOptions { IntraOpNumThreads = threads ?? 0, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
+        TestDomain.Value.AddTo(o);
         return o;
     }
 
@@ -157,7 +159,7 @@ public class CustomOpTests
         float[] b = [0.5f, -1f, 2f, 0f, 3.25f];
         int before;
         lock (s_created) before = s_created.Count;
-        using var session = OrtSession.FromBytes(ScaleModel(1.5f, HostTensor.FromFloats(b, 5)), Options(threads: 2));
+        using var session = HostTensorSession.FromBytes(ScaleModel(1.5f, HostTensor.FromFloats(b, 5)), Options(threads: 2));
         lock (s_created)
         {
             Assert.That(s_created.Count, Is.GreaterThan(before));
@@ -175,7 +177,7 @@ public class CustomOpTests
     [Test]
     public void ScaleWithoutOptionalInputUsesDefaults()
     {
-        using var session = OrtSession.FromBytes(ScaleModel(-2f, null), Options());
+        using var session = HostTensorSession.FromBytes(ScaleModel(-2f, null), Options());
         var x = Rows(3, 2);
         var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = x })["y"];
         Assert.That(y.AsSpan<float>().ToArray(), Is.EqualTo(Reference(x, -2f, null)));
@@ -184,7 +186,7 @@ public class CustomOpTests
     [Test]
     public void ScaleWithNonConstantBiasReadsItAtCompute()
     {
-        using var session = OrtSession.FromBytes(ScaleModel(0.25f, null, dynamicB: true), Options());
+        using var session = HostTensorSession.FromBytes(ScaleModel(0.25f, null, dynamicB: true), Options());
         lock (s_created) Assert.That(s_created[^1].CreatedWithConstant, Is.False);
         float[] b = [1f, 2f, 3f, 4f, 5f];
         var x = Rows(4, 3);
@@ -199,7 +201,7 @@ public class CustomOpTests
             .Input("x", TensorElementType.Float, 1).Output("y", TensorElementType.Float, new object?[] { null })
             .Node("Attributes", ["x"], ["y"], "attr_node", Domain,
                 ("f", 2.5f), ("i", 42L), ("s", "héllo"), ("ints", new long[] { 3, -4 }), ("floats", new[] { 0.5f, 1.5f, -7f })).ToBytes();
-        using var session = OrtSession.FromBytes(model, Options());
+        using var session = HostTensorSession.FromBytes(model, Options());
         var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = HostTensor.FromFloats([0f], 1) })["y"];
         float[] expected = [2.5f, 42f, "héllo".Length, 3f, -4f, 0.5f, 1.5f, -7f, -1f, -2f, 3f, 0f, 15f, "attr_node".Length, 1f, 1f];
         Assert.That(y.AsSpan<float>().ToArray(), Is.EqualTo(expected));
@@ -211,7 +213,7 @@ public class CustomOpTests
         var model = new TestModelWriter().Opset(Domain, 1)
             .Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2)
             .Node("Throws", ["x"], ["y"], "bad_node", Domain).ToBytes();
-        using var session = OrtSession.FromBytes(model, Options());
+        using var session = HostTensorSession.FromBytes(model, Options());
         var input = new Dictionary<string, HostTensor> { ["x"] = HostTensor.FromFloats([1f, 2f], 2) };
         var e = Assert.Throws<OrtException>(() => session.Run(input));
         Assert.That(e!.Message, Does.Contain("bad_node").And.Contain("deliberate failure in compute").And.Contain("mx.test.Throws"));
@@ -225,7 +227,7 @@ public class CustomOpTests
         var model = new TestModelWriter().Opset(Domain, 1)
             .Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2)
             .Node("ParallelThrows", ["x"], ["y"], "par_node", Domain).ToBytes();
-        using var session = OrtSession.FromBytes(model, Options(threads: 2));
+        using var session = HostTensorSession.FromBytes(model, Options(threads: 2));
         var e = Assert.Throws<OrtException>(() => session.Run(new Dictionary<string, HostTensor> { ["x"] = HostTensor.FromFloats([1f, 2f], 2) }));
         Assert.That(e!.Message, Does.Contain("par_node").And.Contain("index five refused"));
     }
@@ -236,13 +238,13 @@ public class CustomOpTests
         var wrongMode = new TestModelWriter().Opset(Domain, 1)
             .Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2)
             .Node("NeedsMode", ["x"], ["y"], "mode_node", Domain, ("mode", "slow")).ToBytes();
-        var e = Assert.Throws<OrtException>(() => OrtSession.FromBytes(wrongMode, Options()));
+        var e = Assert.Throws<OrtException>(() => HostTensorSession.FromBytes(wrongMode, Options()));
         Assert.That(e!.Message, Does.Contain("mode_node").And.Contain("mode must be 'fast'"));
 
         var noMode = new TestModelWriter().Opset(Domain, 1)
             .Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2)
             .Node("NeedsMode", ["x"], ["y"], "no_mode_node", Domain).ToBytes();
-        e = Assert.Throws<OrtException>(() => OrtSession.FromBytes(noMode, Options()));
+        e = Assert.Throws<OrtException>(() => HostTensorSession.FromBytes(noMode, Options()));
         Assert.That(e!.Message, Does.Contain("no_mode_node").And.Contain("'mode'"));
     }
 
@@ -250,27 +252,17 @@ public class CustomOpTests
     public void ConcurrentRunsShareTheKernelCorrectly()
     {
         float[] b = [1f, -1f, 0.5f, 0f, 2f];
-        using var session = OrtSession.FromBytes(ScaleModel(3f, HostTensor.FromFloats(b, 5)), Options(threads: 2));
+        using var session = HostTensorSession.FromBytes(ScaleModel(3f, HostTensor.FromFloats(b, 5)), Options(threads: 2));
         int wrong = 0;
-        Exception? error = null;
-        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        var error = ConcurrentThreads.Run(4, t =>
         {
-            try
+            for (int r = 0; r < 50; r++)
             {
-                for (int r = 0; r < 50; r++)
-                {
-                    var x = Rows(1 + (r + t) % 9, 1000 * t + r);
-                    var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = x })["y"];
-                    if (!y.AsSpan<float>().SequenceEqual(Reference(x, 3f, b))) Interlocked.Increment(ref wrong);
-                }
+                var x = Rows(1 + (r + t) % 9, 1000 * t + r);
+                var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = x })["y"];
+                if (!y.AsSpan<float>().SequenceEqual(Reference(x, 3f, b))) Interlocked.Increment(ref wrong);
             }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref error, e, null);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
+        });
         Assert.That(error, Is.Null);
         Assert.That(wrong, Is.Zero);
     }

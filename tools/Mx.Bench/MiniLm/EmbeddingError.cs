@@ -20,9 +20,7 @@ public static class EmbeddingError
     public static List<double[]> Embeddings(OnnxModel model, IReadOnlyList<IReadOnlyDictionary<string, HostTensor>> samples)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var options = new OrtSessionOptions();
-        MxOps.Register(options);
-        using var session = OrtSession.FromBytes(model.ToBytes(), options);
+        using var session = HostTensorSession.FromBytes(model.ToBytes());
         string output = session.Outputs[0].Name;
         var result = new List<double[]>();
         foreach (var sample in samples)

@@ -15,6 +15,7 @@ public static class BenchCommand
         command.Subcommands.Add(CreateGemm());
         command.Subcommands.Add(CreateMemory());
         command.Subcommands.Add(CreateQuantize());
+        command.Subcommands.Add(CreateSparse());
         command.Subcommands.Add(CreateCalibrate());
         return command;
     }
@@ -141,6 +142,29 @@ public static class BenchCommand
             bool asJson = ctx.Get(json);
             var report = GemmVsOrt.Run(options, asJson ? null : line => ctx.Out.WriteLine(line));
             if (asJson) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            else ctx.Out.WriteLine($"isa used by the MX kernels: {report.Isa} (enabled: {report.IsaEnabled})");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary><c>mx bench sparse [--threads T] [--quick] [--json]</c>.</summary>
+    public static Command CreateSparse()
+    {
+        var threads = new Option<int>("--threads") { Description = "threads (default: one per logical processor)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var quick = new Option<bool>("--quick") { Description = "MXFP4 MX×MX at 4096 × 4096 only" };
+        var json = new Option<bool>("--json") { Description = "Write the result as JSON" };
+        var command = new Command("sparse", "M = 1 MxMatMul over K-major weights at activation block densities 100/50/25/10% vs the dense kernel, same run.") { threads, quick, json };
+        CliContext.SetAction(command, ctx =>
+        {
+            if (ctx.Get(threads) < 1) throw new CliException("--threads must be at least 1");
+            var options = ctx.Get(quick)
+                ? new SparseBenchOptions { Threads = ctx.Get(threads), Shapes = [(4096, 4096)], Formats = ["mxfp4_e2m1"], Modes = [Mx.Runtime.Kernels.MxGemmMode.MxMx], MinMillis = 150 }
+                : new SparseBenchOptions { Threads = ctx.Get(threads) };
+            bool asJson = ctx.Get(json);
+            var report = SparseBench.Run(options, asJson ? null : line => ctx.Out.WriteLine(line));
+            if (asJson) ctx.Out.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+            else ctx.Out.WriteLine($"isa: {report.Isa}; speedup at 10% density ×{report.SpeedupAt10:F2}, at 50% ×{report.SpeedupAt50:F2}; at full density {100 * report.SlowdownAtFull:+0.0;-0.0}% vs dense");
             return 0;
         });
         return command;

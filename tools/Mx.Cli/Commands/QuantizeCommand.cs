@@ -35,6 +35,10 @@ public static class QuantizeCommand
         var report = new Option<string?>("--report") { Description = "Write a quantization report to this path (.md, .json or .html)" };
         var data = new Option<string?>("--data") { Description = "Folder of .npy inputs the report runs both models on" };
         var force = new Option<bool>("--force") { Description = "Quantize a model that already holds quantization ops" };
+        var storage = new Option<string>("--layout") { Description = "Packed MatMul/Gemm weight storage: rowmajor, or kmajor (zero activation blocks skipped as whole streams; MXFP4/MXINT4/MXINT8, blocks of 32)", DefaultValueFactory = _ => "rowmajor" };
+        storage.AcceptOnlyFromAmong("rowmajor", "kmajor");
+        var prune = new Option<double>("--prune-blocks") { Description = "With --layout kmajor: zero this fraction of each weight's least important 32×16 (K-block × rows) tiles; they are not stored and are skipped", DefaultValueFactory = _ => 0 };
+        var sparseThreshold = new Option<float>("--sparse-threshold") { Description = "With --layout kmajor: activation blocks whose largest |a| is at most this are treated as zero (0: exact zeros only)", DefaultValueFactory = _ => 0 };
         var threshold = new Option<long?>("--external-data-threshold") { Description = "Tensors above this many bytes go to OUT.onnx.data (default: where they were; 1 KiB if the model would pass 2 GiB)" };
         // Per-tensor formats: from a recipe file (mx calibrate), or chosen here from calibration data (--auto).
         var recipeFile = new Option<string?>("--recipe") { Description = "Apply a calibration recipe (from mx calibrate): per-weight formats and channel splits. With --auto: reuse it when it was made for this model and these options, else calibrate and write it there" };
@@ -42,7 +46,7 @@ public static class QuantizeCommand
         var calibration = new CalibrateCommand.Shared();
         var command = new Command("quantize", "Rewrite an ONNX model's weights to an MX format (packed, standard QDQ or fake-quant).")
         {
-            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, threshold, recipeFile, auto,
+            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, storage, prune, sparseThreshold, threshold, recipeFile, auto,
         };
         foreach (var o in calibration.All) command.Options.Add(o);
         CliContext.SetAction(command, ctx =>
@@ -60,7 +64,13 @@ public static class QuantizeCommand
                 Exclude = (ctx.Get(exclude) ?? []).Select(ParseRegex).ToList(),
                 MinElements = ctx.Get(minElements) is >= 0 and var m ? m : throw new CliException("--min-elements must be 0 or more", 2),
                 Force = ctx.Get(force),
+                Storage = ctx.Get(storage) == "kmajor" ? WeightStorage.KMajor : WeightStorage.RowMajor,
+                PruneBlocks = ctx.Get(prune) is >= 0 and < 1 and var pb ? pb : throw new CliException($"--prune-blocks {ctx.Get(prune)} must be in [0, 1)", 2),
+                SparseThreshold = ctx.Get(sparseThreshold) is >= 0 and var st && float.IsFinite(st) ? st : throw new CliException($"--sparse-threshold {ctx.Get(sparseThreshold)} must be a finite number ≥ 0", 2),
             };
+            if (options.PruneBlocks > 0 && options.Storage != WeightStorage.KMajor) throw new CliException("--prune-blocks needs --layout kmajor", 2);
+            if (options.SparseThreshold > 0 && options.Storage != WeightStorage.KMajor) throw new CliException("--sparse-threshold needs --layout kmajor", 2);
+            if (options.Storage == WeightStorage.KMajor && options.Emit != EmitForm.Packed) throw new CliException("--layout kmajor needs --emit packed", 2);
             string? reportPath = ctx.Get(report), dataDir = ctx.Get(data);
             if (dataDir != null && reportPath == null) throw new CliException("--data needs --report", 2);
             if (dataDir != null && !Directory.Exists(dataDir)) throw new CliException($"--data folder not found: {dataDir}", 2);

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using Mx.Runtime;
 using Mx.Runtime.IO;
+using Mx.Runtime.Ops;
 using Mx.Runtime.Ort;
 
 namespace Mx.Cli.Commands;
 
 /// <summary>
-/// <c>mx run MODEL --input NAME=FILE.npy ... --output-dir DIR [--threads N]</c>: runs a model in ONNX Runtime on
+/// <c>mx run MODEL --input NAME=FILE.npy ... --output-dir DIR [--threads N] [--device cpu|cuda]</c>: runs a model in ONNX Runtime on
 /// inputs read from .npy files and writes every output to <c>DIR/&lt;output name&gt;.npy</c>.
 /// </summary>
 public static class RunCommand
@@ -27,20 +28,28 @@ public static class RunCommand
             Required = true,
         };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads (default: one per core)" };
+        var device = new Option<string>("--device")
+        {
+            Description = "cpu, or cuda: ONNX Runtime's CUDA execution provider and the MX ops' CUDA kernels (needs the GPU build, docs/cuda.md)",
+            DefaultValueFactory = _ => "cpu",
+        };
+        device.AcceptOnlyFromAmong("cpu", "cuda");
 
         var command = new Command("run", "Run a model in ONNX Runtime on .npy inputs; write each output as .npy");
         command.Arguments.Add(model);
         command.Options.Add(inputs);
         command.Options.Add(outputDir);
         command.Options.Add(threads);
-        CliContext.SetAction(command, ctx => Execute(ctx, ctx.Get(model), ctx.Get(inputs) ?? [], ctx.Get(outputDir), ctx.Parse.GetValue(threads)));
+        command.Options.Add(device);
+        CliContext.SetAction(command, ctx => Execute(ctx, ctx.Get(model), ctx.Get(inputs) ?? [], ctx.Get(outputDir), ctx.Parse.GetValue(threads),
+            ctx.Get(device) == "cuda" ? MxOpsDevice.Cuda : MxOpsDevice.Cpu));
         return command;
     }
 
-    private static int Execute(CliContext ctx, string modelPath, string[] inputSpecs, string outputDir, int? threads)
+    private static int Execute(CliContext ctx, string modelPath, string[] inputSpecs, string outputDir, int? threads, MxOpsDevice device)
     {
         var specs = ParseInputs(inputSpecs);
-        using var session = CliSessions.Create(modelPath, threads);
+        using var session = CliSessions.Create(modelPath, threads, device);
         var feeds = ReadInputs(session, specs);
         IReadOnlyDictionary<string, HostTensor> outputs;
         try
@@ -80,7 +89,7 @@ public static class RunCommand
         return list;
     }
 
-    private static Dictionary<string, HostTensor> ReadInputs(OrtSession session, List<(string Name, string File)> specs)
+    private static Dictionary<string, HostTensor> ReadInputs(HostTensorSession session, List<(string Name, string File)> specs)
     {
         string Expected() => string.Join(", ", session.Inputs);
         var feeds = new Dictionary<string, HostTensor>(StringComparer.Ordinal);

@@ -4,7 +4,8 @@ namespace Mx.Runtime.Ort;
 
 /// <summary>
 /// The <c>OrtCustomOp</c> block ORT reads for one <see cref="CustomOpDefinition"/>: 208 bytes of version and function
-/// pointers (layout of API versions 18..30, see ../shared/reference/ort-c-api.md) followed by a GCHandle to the
+/// pointers (layout of API versions 18..30, see ../shared/reference/ort-c-api.md; declared as version 17, whose
+/// fields end at GetEndVersion) followed by a GCHandle to the
 /// definition, in native memory that is never moved or freed, so it outlives every session. The callbacks are
 /// [UnmanagedCallersOnly] statics; each catches everything, since an exception leaving one kills the process.
 /// </summary>
@@ -12,7 +13,7 @@ internal sealed unsafe class NativeCustomOp
 {
     private const int StructSize = 208;
     private const int HandleOffset = StructSize;
-    private const uint DeclaredVersion = OrtLibrary.ApiVersion;
+    private const uint DeclaredVersion = OrtApiTable.MinimumApiVersion;   // ORT reads only the fields of that version
 
     private readonly int[] _inputTypes;
     private readonly int[] _outputTypes;

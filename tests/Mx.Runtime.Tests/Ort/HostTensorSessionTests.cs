@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using Mx.Runtime.Ort;
 
 namespace Mx.Runtime.Tests.Ort;
@@ -19,7 +20,7 @@ public class OrtSessionTests
             .Input("a", TensorElementType.Float, 2, 3).Input("b", TensorElementType.Float, 2, 3)
             .Output("c", TensorElementType.Float, 2, 3)
             .Node("Add", ["a", "b"], ["c"], "add0").ToBytes();
-        using var session = OrtSession.FromBytes(model);
+        using var session = HostTensorSession.FromBytes(model);
         var rng = new Random(1);
         var a = RandomFloats(rng, 2, 3);
         var b = RandomFloats(rng, 2, 3);
@@ -37,7 +38,7 @@ public class OrtSessionTests
             .Input("x", TensorElementType.Float, "batch", k).Output("y", TensorElementType.Float, "batch", n)
             .Initializer("w", RandomFloats(new Random(7), k, n))
             .Node("MatMul", ["x", "w"], ["y"], "mm").ToBytes();
-        using var session = OrtSession.FromBytes(model);
+        using var session = HostTensorSession.FromBytes(model);
         var w = RandomFloats(new Random(7), k, n).AsSpan<float>().ToArray();
         var x = RandomFloats(new Random(8), m, k);
         var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = x })["y"];
@@ -90,7 +91,7 @@ public class OrtSessionTests
             .Input("x", type, "n", 4).Output("y", type, "n", 4).Output("z", TensorElementType.Float, "n", 4)
             .Node("Identity", ["x"], ["y"], "id")
             .Node("Cast", ["x"], ["z"], "cast", "", ("to", (long)TensorElementType.Float)).ToBytes();
-        using var session = OrtSession.FromBytes(model);
+        using var session = HostTensorSession.FromBytes(model);
         Assert.That(session.Inputs[0].ElementType, Is.EqualTo(type));
         Assert.That(session.Outputs[0].ElementType, Is.EqualTo(type));
         var (x, values) = Sample(type, [3, 4]);
@@ -107,7 +108,7 @@ public class OrtSessionTests
         var model = new TestModelWriter()
             .Input("x", TensorElementType.Float, "n", 3).Output("y", TensorElementType.Float, "n", 3)
             .Node("Relu", ["x"], ["y"]).ToBytes();
-        using var session = OrtSession.FromBytes(model);
+        using var session = HostTensorSession.FromBytes(model);
         var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = HostTensor.Zeros(TensorElementType.Float, 0, 3) })["y"];
         Assert.That(y.Shape, Is.EqualTo(new long[] { 0, 3 }));
     }
@@ -121,7 +122,7 @@ public class OrtSessionTests
             .Output("out", TensorElementType.Float, "batch", null, 8)
             .Node("Cast", ["tokens"], ["out"], "c", "", ("to", 1L))
             .Node("Identity", ["mask"], ["mask_out"]).ToBytes();
-        using var session = OrtSession.FromBytes(model);
+        using var session = HostTensorSession.FromBytes(model);
         Assert.That(session.Inputs.Select(i => i.Name), Is.EqualTo(new[] { "tokens", "mask" }));
         var tokens = session.Inputs[0];
         Assert.That(tokens.ElementType, Is.EqualTo(TensorElementType.Int64));
@@ -142,17 +143,17 @@ public class OrtSessionTests
         {
             string good = Path.Combine(dir, "relu.onnx");
             File.WriteAllBytes(good, new TestModelWriter().Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2).Node("Relu", ["x"], ["y"]).ToBytes());
-            using (var s = OrtSession.FromFile(good))
+            using (var s = HostTensorSession.FromFile(good))
             {
                 var y = s.Run(new Dictionary<string, HostTensor> { ["x"] = HostTensor.FromFloats([-1f, 2f], 2) })["y"];
                 Assert.That(y.AsSpan<float>().ToArray(), Is.EqualTo(new[] { 0f, 2f }));
             }
             string bad = Path.Combine(dir, "garbage.onnx");
             File.WriteAllBytes(bad, [0xff, 0xff, 0xff, 0x01, 0x02]);
-            var e = Assert.Throws<OrtException>(() => OrtSession.FromFile(bad));
+            var e = Assert.Throws<OrtException>(() => HostTensorSession.FromFile(bad));
             Assert.That(e!.Message, Does.Contain(bad));
             Assert.That(e.OrtMessage, Is.Not.Empty);
-            Assert.Throws<FileNotFoundException>(() => OrtSession.FromFile(Path.Combine(dir, "absent.onnx")));
+            Assert.Throws<FileNotFoundException>(() => HostTensorSession.FromFile(Path.Combine(dir, "absent.onnx")));
         }
         finally
         {
@@ -163,7 +164,7 @@ public class OrtSessionTests
     [Test]
     public void BadModelBytesGiveOrtsError()
     {
-        var e = Assert.Throws<OrtException>(() => OrtSession.FromBytes(new byte[] { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3 }));
+        var e = Assert.Throws<OrtException>(() => HostTensorSession.FromBytes(new byte[] { 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3 }));
         Assert.That(e!.Code, Is.Not.EqualTo(OrtErrorCode.Ok));
         Assert.That(e.OrtMessage, Is.Not.Empty);
         Assert.That(e.Message, Does.Contain(e.OrtMessage));
@@ -175,11 +176,11 @@ public class OrtSessionTests
         // Add of a float and an int64: ORT's type check refuses the graph.
         var model = new TestModelWriter().Input("a", TensorElementType.Float, 2).Input("b", TensorElementType.Int64, 2)
             .Output("c", TensorElementType.Float, 2).Node("Add", ["a", "b"], ["c"], "bad_add").ToBytes();
-        var e = Assert.Throws<OrtException>(() => OrtSession.FromBytes(model));
+        var e = Assert.Throws<OrtException>(() => HostTensorSession.FromBytes(model));
         Assert.That(e!.OrtMessage, Does.Contain("bad_add").Or.Contain("Add"));
     }
 
-    private static OrtSession AddSession() => OrtSession.FromBytes(new TestModelWriter()
+    private static HostTensorSession AddSession() => HostTensorSession.FromBytes(new TestModelWriter()
         .Input("a", TensorElementType.Float, 2).Input("b", TensorElementType.Float, 2)
         .Output("c", TensorElementType.Float, 2).Node("Add", ["a", "b"], ["c"]).ToBytes());
 
@@ -223,18 +224,30 @@ public class OrtSessionTests
     [Test]
     public void OptionsAreApplied()
     {
-        var options = new OrtSessionOptions
+        using var options = new SessionOptions
         {
-            IntraOpThreads = 1, InterOpThreads = 1,
-            GraphOptimizationLevel = OrtGraphOptimizationLevel.DisableAll, ExecutionMode = OrtExecutionMode.Parallel,
+            IntraOpNumThreads = 1, InterOpNumThreads = 1,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL, ExecutionMode = ExecutionMode.ORT_PARALLEL,
         };
-        options.ConfigEntries["session.qdq_matmulnbits_accuracy_level"] = "0";
-        using var session = OrtSession.FromBytes(new TestModelWriter().Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2).Node("Neg", ["x"], ["y"]).ToBytes(), options);
+        options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "0");
+        using var session = HostTensorSession.FromBytes(new TestModelWriter().Input("x", TensorElementType.Float, 2).Output("y", TensorElementType.Float, 2).Node("Neg", ["x"], ["y"]).ToBytes(), options);
         var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = HostTensor.FromFloats([1f, -2f], 2) })["y"];
         Assert.That(y.AsSpan<float>().ToArray(), Is.EqualTo(new[] { -1f, 2f }));
 
-        options.IntraOpThreads = -1;
-        Assert.Throws<ArgumentOutOfRangeException>(() => OrtSession.FromBytes(new byte[1], options));
+        Assert.Throws<ArgumentOutOfRangeException>(() => HostTensorSession.CreateOptions(-1));
+    }
+
+    [Test]
+    public void DefaultOptionsRunMxModels()
+    {
+        // No options given: the session makes its own, with the MX ops (an MxQuantizeDequantize node loads and runs).
+        var model = new TestModelWriter().Opset(Mx.Runtime.Ops.MxOps.DomainName, 1)
+            .Input("x", TensorElementType.Float, 1, 32).Output("y", TensorElementType.Float, 1, 32)
+            .Node("MxQuantizeDequantize", ["x"], ["y"], "qd", Mx.Runtime.Ops.MxOps.DomainName, ("format", "mxint8")).ToBytes();
+        using var session = HostTensorSession.FromBytes(model);
+        float[] x = Enumerable.Range(0, 32).Select(i => i / 4f).ToArray();
+        var y = session.Run(new Dictionary<string, HostTensor> { ["x"] = HostTensor.FromFloats(x, 1, 32) })["y"];
+        Assert.That(y.AsSpan<float>().ToArray(), Is.EqualTo(x), "multiples of 1/4 below 8 are exact in MXINT8");
     }
 
     [Test]
@@ -251,16 +264,13 @@ public class OrtSessionTests
     {
         const int k = 64, n = 16;
         var w = RandomFloats(new Random(3), k, n);
-        using var session = OrtSession.FromBytes(new TestModelWriter()
+        using var session = HostTensorSession.FromBytes(new TestModelWriter()
             .Input("x", TensorElementType.Float, 1, k).Output("y", TensorElementType.Float, 1, n)
             .Initializer("w", w).Node("MatMul", ["x", "w"], ["y"]).ToBytes());
         var ws = w.AsSpan<float>().ToArray();
         int failures = 0;
-        Exception? error = null;
-        var threads = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        var error = ConcurrentThreads.Run(4, t =>
         {
-            try
-            {
             var rng = new Random(100 + t);
             for (int r = 0; r < 50; r++)
             {
@@ -274,14 +284,7 @@ public class OrtSessionTests
                     if (Math.Abs(y[c] - sum) > 1e-4) Interlocked.Increment(ref failures);
                 }
             }
-            }
-            catch (Exception e)
-            {
-                Interlocked.CompareExchange(ref error, e, null);
-            }
-        })).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
+        });
         Assert.That(error, Is.Null);
         Assert.That(failures, Is.Zero);
     }
