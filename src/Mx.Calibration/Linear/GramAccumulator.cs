@@ -1,3 +1,4 @@
+using Mx.Runtime.Cpu;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -122,7 +123,7 @@ public sealed class GramAccumulator
         int jStart = i0 / TileColumns * TileColumns;
         for (int j0 = jStart; j0 < K; j0 += TileColumns)
         {
-            if (Vector256.IsHardwareAccelerated && rows == TileRows)
+            if (CpuFeatures.Has(IsaFeatures.Avx2) && rows == TileRows)
                 VectorTile(chunk, n, weight, i0, j0);
             else
                 ScalarTile(chunk, n, weight, i0, rows, j0);

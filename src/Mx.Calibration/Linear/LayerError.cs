@@ -1,3 +1,4 @@
+using Mx.Runtime.Cpu;
 using System.Runtime.Intrinsics;
 
 namespace Mx.Calibration.Linear;
@@ -98,7 +99,7 @@ public static class LayerError
     {
         int n = a.Length, i = 0;
         double s = 0;
-        if (Vector256.IsHardwareAccelerated && n >= 8)
+        if (CpuFeatures.Has(IsaFeatures.Avx2) && n >= 8)
         {
             Vector256<double> acc0 = default, acc1 = default;
             for (; i + 8 <= n; i += 8)
