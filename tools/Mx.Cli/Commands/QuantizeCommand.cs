@@ -39,6 +39,7 @@ public static class QuantizeCommand
         storage.AcceptOnlyFromAmong("rowmajor", "kmajor");
         var prune = new Option<double>("--prune-blocks") { Description = "With --layout kmajor: zero this fraction of each weight's least important 32×16 (K-block × rows) tiles; they are not stored and are skipped", DefaultValueFactory = _ => 0 };
         var sparseThreshold = new Option<float>("--sparse-threshold") { Description = "With --layout kmajor: activation blocks whose largest |a| is at most this are treated as zero (0: exact zeros only)", DefaultValueFactory = _ => 0 };
+        var reorder = new Option<bool>("--reorder-channels") { Description = "With --calib: reorder the hidden channels of each MLP (the function is unchanged) so rarely active ones share 32-blocks, which --layout kmajor then skips" };
         var threshold = new Option<long?>("--external-data-threshold") { Description = "Tensors above this many bytes go to OUT.onnx.data (default: where they were; 1 KiB if the model would pass 2 GiB)" };
         // Per-tensor formats: from a recipe file (mx calibrate), or chosen here from calibration data (--auto).
         var recipeFile = new Option<string?>("--recipe") { Description = "Apply a calibration recipe (from mx calibrate): per-weight formats and channel splits. With --auto: reuse it when it was made for this model and these options, else calibrate and write it there" };
@@ -46,7 +47,7 @@ public static class QuantizeCommand
         var calibration = new CalibrateCommand.Shared();
         var command = new Command("quantize", "Rewrite an ONNX model's weights to an MX format (packed, standard QDQ or fake-quant).")
         {
-            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, storage, prune, sparseThreshold, threshold, recipeFile, auto,
+            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, storage, prune, sparseThreshold, reorder, threshold, recipeFile, auto,
         };
         foreach (var o in calibration.All) command.Options.Add(o);
         CliContext.SetAction(command, ctx =>
@@ -90,6 +91,7 @@ public static class QuantizeCommand
                 throw new CliException("--max-bits, --max-size, --min-sqnr and --act-max-bits need --auto", 2);
             var recipe = ctx.Get(auto) ? AutoRecipe(ctx, calibration, model, inPath, options, ctx.Get(recipeFile))
                 : ctx.Get(recipeFile) is { } recipePath ? RecipeJson.Load(recipePath) : null;
+            if (ctx.Get(reorder)) ReorderChannels(ctx, calibration, model, options.SparseThreshold);
             if (recipe != null) plan = RecipeApplier.Apply(model, recipe, plan);
             long before = new FileInfo(inPath).Length + ExternalBytes(model);
             var result = WithProgress(ctx, p => ModelQuantizer.Quantize(model, plan, p));
@@ -102,6 +104,20 @@ public static class QuantizeCommand
             return 0;
         });
         return command;
+    }
+
+    // --reorder-channels: PIT-style equivalent reordering of every permutable MLP, measured on the calibration data.
+    private static void ReorderChannels(CliContext ctx, CalibrateCommand.Shared calibration, OnnxModel model, float threshold)
+    {
+        string calib = ctx.Get(calibration.Calib) ?? throw new CliException("--reorder-channels needs --calib DIR (the hidden activations decide the order)", 2);
+        var samples = Mx.Calibration.Data.CalibrationSamples.Load(calib, Mx.Calibration.Data.ModelInputs.Of(model), ctx.Get(calibration.MaxSamples));
+        var groups = Mx.Calibration.Sparsity.MlpChannelGroup.Find(model);
+        var plans = Mx.Calibration.Sparsity.HiddenActivations.ReorderAll(model, samples, threshold);
+        foreach (var p in plans)
+            ctx.Error.WriteLine($"mx: reordered the {p.Group.Size} hidden channels of '{p.Group.Hidden}' ({p.Group.Down}): 32-block density {p.DensityBefore:P1} → {p.DensityAfter:P1} on the calibration data");
+        if (plans.Count < groups.Count)
+            ctx.Error.WriteLine($"mx: {groups.Count - plans.Count} of {groups.Count} permutable MLPs kept their order (reordering would not lower their block density)");
+        if (groups.Count == 0) ctx.Error.WriteLine("mx: --reorder-channels found no MLP whose hidden channels can be permuted");
     }
 
     // --auto: calibrate, or with --recipe PATH reuse the recipe there when its fingerprint (model bytes, data file
