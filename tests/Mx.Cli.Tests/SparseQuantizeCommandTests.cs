@@ -31,6 +31,17 @@ public class SparseQuantizeCommandTests : CliTest
         Assert.That(File.Exists(Path.Combine(Dir, "out", "y.npy")), Is.True);
     }
 
+    [Test]
+    public void PruningWithCalibrationDataIsWeightedByTheInputs()
+    {
+        string output = TempPath("p.onnx");
+        var (code, _, stderr) = Mx("quantize", TestPaths.TestModel("mlp_outliers.onnx"), "-o", output, "--layout", "kmajor", "--prune-blocks", "0.3", "--calib", "random");
+        Assert.That(code, Is.Zero, stderr);
+        var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        string meta = proto.MetadataProps.Single(p => p.Key == "mx.quantization").Value;
+        Assert.That(meta, Does.Contain("E[x²] (calibration)"));
+    }
+
     [TestCase("--prune-blocks", "0.2", "needs --layout kmajor")]
     [TestCase("--sparse-threshold", "0.1", "needs --layout kmajor")]
     [TestCase("--reorder-channels", null, "needs --calib")]

@@ -102,6 +102,28 @@ public class KMajorQuantizeTests
     }
 
     [Test]
+    public void InputSecondMomentsDecideWhichTilesArePruned()
+    {
+        // fc1.weight is [128, 256]: K-blocks of 32 input rows. Huge E[x²] on K-block 0 keeps all of its tiles.
+        var moments = new double[128];
+        for (int k = 0; k < 128; k++) moments[k] = k < 32 ? 1e6 : 1;
+        string file = TestPaths.TestModel("mlp_outliers.onnx");
+        var options = new QuantizationOptions { Format = MxFormats.Mxfp4E2M1, Storage = WeightStorage.KMajor, Ops = new HashSet<string> { "MatMul" }, PruneBlocks = 0.7 };
+        using var model = OnnxModel.Load(file);
+        var result = ModelQuantizer.Quantize(model, new QuantizationPlan(options).WithInputSecondMoments(new Dictionary<string, double[]> { ["fc1.weight"] = moments }));
+        Assert.That(result.Tensors.Single(t => t.Name == "fc1.weight").Notes, Has.Some.Contains("E[x²] (calibration)"));
+        var entry = QuantizationMetadata.Of(model).Tensors.Single(t => t.Name == "fc1.weight");
+        float[] w = QuantizedWeightDecoder.Decode(model, entry, "packed").Values;
+        for (int t = 0; t < 16; t++)
+        {
+            bool zero = true;
+            for (int k = 0; k < 32 && zero; k++)
+                for (int n = t * 16; n < t * 16 + 16 && zero; n++) zero = w[k * 256 + n] == 0;
+            Assert.That(zero, Is.False, $"tile {t} of K-block 0 was pruned");
+        }
+    }
+
+    [Test]
     public void PruningNeedsKMajor()
     {
         using var model = OnnxModel.Load(TestPaths.TestModel("mlp_outliers.onnx"));

@@ -92,6 +92,12 @@ public static class QuantizeCommand
             var recipe = ctx.Get(auto) ? AutoRecipe(ctx, calibration, model, inPath, options, ctx.Get(recipeFile))
                 : ctx.Get(recipeFile) is { } recipePath ? RecipeJson.Load(recipePath) : null;
             if (ctx.Get(reorder)) ReorderChannels(ctx, calibration, model, options.SparseThreshold);
+            if (options.PruneBlocks > 0 && ctx.Get(calibration.Calib) is { } pruneCalib)
+            {
+                // Pruning weighs each tile's Σ w² by its inputs' second moments, measured on the calibration data.
+                var samples = Mx.Calibration.Data.CalibrationSamples.Load(pruneCalib, Mx.Calibration.Data.ModelInputs.Of(model), ctx.Get(calibration.MaxSamples));
+                plan = plan.WithInputSecondMoments(Mx.Calibration.Sparsity.InputSecondMoments.Measure(model, samples));
+            }
             if (recipe != null) plan = RecipeApplier.Apply(model, recipe, plan);
             long before = new FileInfo(inPath).Length + ExternalBytes(model);
             var result = WithProgress(ctx, p => ModelQuantizer.Quantize(model, plan, p));
