@@ -60,8 +60,8 @@ public sealed class SparseBenchOptions
 
 /// <summary>
 /// <c>mx bench sparse</c>: M = 1 MxMatMul over K-major weights with activation block densities of 100/50/25/10%,
-/// against the dense row-major kernel and the K-major kernel visiting every block, all in the same run and timed
-/// round-robin (one call of each per round) so they see the same load. Each sparse output is checked bit for bit
+/// against the dense row-major kernel and the K-major kernel visiting every block, all in the same run, timed in
+/// blocks per variant over three rounds (see <see cref="RoundRobin"/>). Each sparse output is checked bit for bit
 /// against the K-major kernel that visits every block (skipping zero blocks must change nothing).
 /// </summary>
 public static class SparseBench
@@ -143,17 +143,25 @@ public static class SparseBench
         return a;
     }
 
+    // Blocks of calls per variant (two warm-up calls, then timed ones), the blocks of all variants in turn, three
+    // rounds: each variant's weights are in cache when its block runs (interleaving single calls let the variant called
+    // once per round lose its weights from the shared L3 to the others), and the rounds spread the machine's load.
     private static double[] RoundRobin(List<Action> calls, double minMillis)
     {
-        foreach (var c in calls) { c(); c(); }   // warm-up (tiered JIT, caches)
         var times = calls.Select(_ => new List<double>()).ToArray();
-        var total = Stopwatch.StartNew();
-        while (times[0].Count < 7 || (total.Elapsed.TotalMilliseconds < minMillis * calls.Count && times[0].Count < 400))
+        for (int round = 0; round < 3; round++)
             for (int i = 0; i < calls.Count; i++)
             {
-                long t0 = Stopwatch.GetTimestamp();
                 calls[i]();
-                times[i].Add(Stopwatch.GetElapsedTime(t0).TotalMicroseconds);
+                calls[i]();
+                var block = Stopwatch.StartNew();
+                do
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    calls[i]();
+                    times[i].Add(Stopwatch.GetElapsedTime(t0).TotalMicroseconds);
+                }
+                while (times[i].Count < 7 * (round + 1) || (block.Elapsed.TotalMilliseconds < minMillis / 3 && times[i].Count < 400));
             }
         return times.Select(t => { t.Sort(); return t[t.Count / 2]; }).ToArray();
     }

@@ -97,7 +97,7 @@ public sealed unsafe class MxKMajorKernel
     /// <summary>Which implementation a call with <paramref name="m"/> rows runs.</summary>
     public string ImplementationFor(int m) =>
         m <= MaxGemvRows && _fn != 0 ? "avx512 K-major generated avx512-vnni zmm vpdpbusd{1to16} GEMV, zero blocks skipped"
-        : m <= MaxGemvRows && _weightOnly512 ? "avx512 K-major dword-vpermps GEMV, zero blocks skipped"
+        : m <= MaxGemvRows && _weightOnly512 ? $"avx512 K-major {(_w.Format.ElementBits == 4 ? "dword-vpermps" : "vpshufb+cvt")} GEMV, zero blocks skipped"
         : $"row-major copy: {_fallback.Value.Implementation}";
 
     /// <summary>The instruction-set features a call with <paramref name="m"/> rows executes.</summary>
@@ -231,8 +231,8 @@ public sealed unsafe class MxKMajorKernel
     {
         var l = _w.Layout;
         int nb = l.Blocks;
-        long floats = (long)m * nb * 32;
-        long bytes = floats * 4 + nb + nb * 4 + 3 * 64;
+        long floats = (long)m * nb * 32, yscr = (long)m * l.PaddedN;
+        long bytes = (floats + yscr) * 4 + nb + nb * 4 + 4 * 64;
         if (bytes > int.MaxValue) throw new ArgumentException($"M = {m} is too large for one call at K = {_w.K}");
         byte[] rented = ArrayPool<byte>.Shared.Rent((int)bytes);
         try
@@ -250,7 +250,8 @@ public sealed unsafe class MxKMajorKernel
                     WriteBias(y, m, bias);
                     return;
                 }
-                var args = new KMajorArgs { Act = (byte*)ap, Active = list, ActiveCount = count, M = m, Y = y, Bias = bias };
+                float* ys = (float*)Align((byte*)(list + nb));
+                var args = new KMajorArgs { Act = (byte*)ap, Active = list, ActiveCount = count, M = m, Y = y, Bias = bias, Yscr = ys };
                 int[]? index = _w.TileIndex;
                 fixed (int* pIndex = index)
                 {
@@ -279,12 +280,21 @@ public sealed unsafe class MxKMajorKernel
         bool nibble = _w.Format.ElementBits == 4;
         int* list = args->Active, index = args->TileIndex;
         float* act = (float*)args->Act;
-        for (int t = t0; t < t1; t++)
+        Vector512<float> table = _nibbleFloats;
+        Vector512<byte> top0 = Top[0], top1 = Top[1], top2 = Top[2], top3 = Top[3];
+        float valueScale = _valueScale, sumScale = _sumScale;
+        // Active blocks 8 at a time, every tile walking those 8 streams (as the generated MX×MX kernel does): one tile
+        // at a time over all blocks would be as many concurrent streams as blocks, more than the prefetchers follow.
+        for (int g0 = 0; g0 < count; g0 += KMajorVnniEmitter.Group)
+        {
+            int g1 = Math.Min(count, g0 + KMajorVnniEmitter.Group);
+            for (int t = t0; t < t1; t++)
             for (int r = 0; r < args->M; r++)
             {
                 float* ar = act + (long)r * l.Blocks * 32;
-                Vector512<float> yacc = Vector512<float>.Zero;
-                for (int i = 0; i < count; i++)
+                float* partial = args->Yscr + (long)r * l.PaddedN + t * 16;
+                Vector512<float> yacc = g0 == 0 ? Vector512<float>.Zero : Vector512.Load(partial);
+                for (int i = g0; i < g1; i++)
                 {
                     int j = list[i];
                     byte* wt;
@@ -302,14 +312,14 @@ public sealed unsafe class MxKMajorKernel
                         {
                             Vector512<uint> x = Vector512.Load((uint*)(wt + 64 * c));
                             float* e = ab + 8 * c;
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, x.AsInt32()), Vector512.Create(e[0]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 4).AsInt32()), Vector512.Create(e[1]), s1);
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 8).AsInt32()), Vector512.Create(e[2]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 12).AsInt32()), Vector512.Create(e[3]), s1);
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 16).AsInt32()), Vector512.Create(e[4]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 20).AsInt32()), Vector512.Create(e[5]), s1);
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 24).AsInt32()), Vector512.Create(e[6]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(_nibbleFloats, (x >> 28).AsInt32()), Vector512.Create(e[7]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, x.AsInt32()), Vector512.Create(e[0]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 4).AsInt32()), Vector512.Create(e[1]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 8).AsInt32()), Vector512.Create(e[2]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 12).AsInt32()), Vector512.Create(e[3]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 16).AsInt32()), Vector512.Create(e[4]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 20).AsInt32()), Vector512.Create(e[5]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 24).AsInt32()), Vector512.Create(e[6]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.PermuteVar16x32(table, (x >> 28).AsInt32()), Vector512.Create(e[7]), s1);
                         }
                     else
                         for (int c = 0; c < 8; c++)
@@ -318,16 +328,18 @@ public sealed unsafe class MxKMajorKernel
                             // a signed int32, exact in fp32 after conversion; the block sum is scaled by 2^−24 (exact).
                             Vector512<byte> x = Vector512.Load(wt + 64 * c);
                             float* e = ab + 4 * c;
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[0]).AsInt32()), Vector512.Create(e[0]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[1]).AsInt32()), Vector512.Create(e[1]), s1);
-                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[2]).AsInt32()), Vector512.Create(e[2]), s0);
-                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, Top[3]).AsInt32()), Vector512.Create(e[3]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, top0).AsInt32()), Vector512.Create(e[0]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, top1).AsInt32()), Vector512.Create(e[1]), s1);
+                            s0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, top2).AsInt32()), Vector512.Create(e[2]), s0);
+                            s1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(Avx512BW.Shuffle(x, top3).AsInt32()), Vector512.Create(e[3]), s1);
                         }
-                    Vector512<float> scales = RowGroup.E8M0ToFloat(Vector128.Load(_w.Scales + (long)j * l.PaddedN + t * 16)) * _valueScale;
-                    yacc = Avx512F.FusedMultiplyAdd((s0 + s1) * _sumScale, scales, yacc);
+                    Vector512<float> scales = RowGroup.E8M0ToFloat(Vector128.Load(_w.Scales + (long)j * l.PaddedN + t * 16)) * valueScale;
+                    yacc = Avx512F.FusedMultiplyAdd((s0 + s1) * sumScale, scales, yacc);
                 }
-                StoreTile(args->Y + (long)r * n, args->Bias, t, n, yacc);
+                if (g1 < count) yacc.Store(partial);
+                else StoreTile(args->Y + (long)r * n, args->Bias, t, n, yacc);
             }
+        }
     }
 
     // Per byte b of a dword: a vpshufb mask that puts it in the top byte of its dword and zeroes the rest.
