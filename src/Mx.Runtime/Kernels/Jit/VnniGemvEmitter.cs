@@ -85,6 +85,9 @@ internal static class VnniGemvEmitter
     private static readonly Vec Spread = Z(14), Shift = Z(15);
     private static readonly KReg StepMask = K(1), ScaleMask = K(2), Load48 = K(3);
 
+    /// <summary>Rows ahead that the weight loads prefetch (measured: 4–16 alike, 12–23% faster than none from DRAM).</summary>
+    internal const int PrefetchRows = 8;
+
     /// <summary>The machine code of the kernel for <paramref name="shape"/> (System V ABI: <c>void f(VnniGemvArgs*)</c>).</summary>
     public static byte[] Emit(VnniGemvShape shape)
     {
@@ -210,6 +213,9 @@ internal static class VnniGemvEmitter
             for (int r = 0; r < 4; r++)
             {
                 var w = new Mem(E[r], q * stepBytes, EOff);
+                // The same bytes of the row PrefetchRows ahead (a later group's): rows are short streams (1 KiB at
+                // K = 2048 for 4-bit codes) that the hardware prefetchers barely learn before they end.
+                a.Prefetcht0(w + PrefetchRows * shape.RowBytes);
                 Vec ta = TA(r), tb = TB(r), tc = TC(r);
                 a.Vpxord(tc, tc, tc);
                 if (shape.Kind == VnniWeightKind.Nibble4)
