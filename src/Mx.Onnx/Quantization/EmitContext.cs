@@ -56,4 +56,8 @@ internal sealed class EmitContext(OnnxModel model, QuantizationOptions options)
 }
 
 /// <summary>What an emitter wrote for one packing of a weight.</summary>
-internal sealed record EmittedTensor(string Elements, string? Scales, string? Micro, long BytesAfter, IReadOnlyList<string> Notes);
+internal sealed record EmittedTensor(string Elements, string? Scales, string? Micro, long BytesAfter, IReadOnlyList<string> Notes)
+{
+    /// <summary>The MatMulNBits zero-point initializer; null for every other form and for symmetric weights.</summary>
+    public string? ZeroPoints { get; init; }
+}

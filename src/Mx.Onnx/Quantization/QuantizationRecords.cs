@@ -23,12 +23,14 @@ public sealed record QuantizedTensorRecord
     public required IReadOnlyList<int> BlockShape { get; init; }
     /// <summary>The block axis of <see cref="BlockShape"/>.</summary>
     public required int Axis { get; init; }
-    /// <summary>The initializer holding the element codes (packed), the DequantizeLinear data (qdq), or the fake-quantized float32 weight.</summary>
+    /// <summary>The initializer holding the element codes (packed, matmulnbits), the DequantizeLinear data (qdq), or the fake-quantized float32 weight.</summary>
     public required string Elements { get; init; }
     /// <summary>The scales initializer; null for fake.</summary>
     public string? Scales { get; init; }
     /// <summary>The micro-exponent initializer (MX9/6/4 packed); null otherwise.</summary>
     public string? Micro { get; init; }
+    /// <summary>The zero-point initializer of a MatMulNBits weight with zero points; null otherwise.</summary>
+    public string? ZeroPoints { get; init; }
     /// <summary>Bytes of the original tensor.</summary>
     public required long BytesBefore { get; init; }
     /// <summary>Bytes of everything this tensor occupies in the output.</summary>
