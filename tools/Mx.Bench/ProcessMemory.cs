@@ -13,6 +13,23 @@ public static class ProcessMemory
     /// <summary>Peak resident set size so far (VmHWM), in bytes; −1 where /proc is unavailable.</summary>
     public static long PeakResidentBytes() => Field("VmHWM");
 
+    /// <summary>
+    /// Resets the peak (VmHWM) to the current resident size, so a later <see cref="PeakResidentBytes"/> is the peak
+    /// since now (Linux ≥ 4.0: writing 5 to /proc/self/clear_refs). Returns false where that is not possible.
+    /// </summary>
+    public static bool TryResetPeak()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     private static long Field(string name)
     {
         if (!File.Exists(Status)) return -1;
