@@ -54,6 +54,7 @@ public sealed record DecodeBenchOptions
 public static class DecodeBench
 {
     private const int ProbeTokens = 32;
+    private const int LogitSampleStride = 16;
 
     /// <summary>Runs the benchmark; <paramref name="log"/> gets a line per step.</summary>
     public static DecodeReport Run(DecodeBenchOptions o, Action<string>? log = null)
@@ -61,6 +62,7 @@ public static class DecodeBench
         if (o.Prefill < 1 || o.Tokens < 1) throw new ArgumentException("the prompt and the generated tokens must be at least 1");
         if (o.Prefill + o.Tokens > o.Config.MaxPositions)
             throw new ArgumentException($"prompt {o.Prefill} + {o.Tokens} tokens exceed the model's {o.Config.MaxPositions} positions");
+        double loadAtStart = LoadAverage();
         var paths = o.Variants.ToDictionary(v => v, v => DecodeVariants.Ensure(v, o.ModelFolder, o.Config, o.Attention, log));
         var prompt = Prompt(o.Config, o.Prefill);
 
@@ -79,7 +81,20 @@ public static class DecodeBench
                         $"decode {o.Tokens} tokens {r.DecodeSeconds:F2} s ({r.DecodeTokensPerSecond:F2} tokens/s, {r.WeightGBps:F1} GB/s of weights); RSS +{r.RssGrowthAfterDecodeMiB:F0} MiB ({r.RssVsFilePlusKv:F3}× file + KV)");
             results.Add(r);
         }
-        return Summarize(o, results, copy, DecodeVariants.Name(probeVariant), layerRms, logitsRms);
+        return Summarize(o, results, copy, DecodeVariants.Name(probeVariant), layerRms, logitsRms) with { LoadAverage = [loadAtStart, LoadAverage()] };
+    }
+
+    // The 1-minute load average (first field of /proc/loadavg); NaN where it cannot be read.
+    private static double LoadAverage()
+    {
+        try
+        {
+            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return double.NaN;
+        }
     }
 
     /// <summary>The prompt: <paramref name="count"/> seeded token ids (never 0).</summary>
@@ -92,8 +107,9 @@ public static class DecodeBench
     private static DecodeVariantResult RunVariant(DecodeBenchOptions o, DecodeVariantKind v, string path, long[] prompt)
     {
         string name = DecodeVariants.Name(v);
-        ReleaseManagedMemory();
+        ReleaseMemory();
         double before = MiB(ProcessMemory.ResidentBytes());
+        double anonBefore = MiB(ProcessMemory.AnonymousResidentBytes()), fileBefore = MiB(ProcessMemory.FileResidentBytes());
         bool peak = ProcessMemory.TryResetPeak();
         string profileDir = Path.Combine(Path.GetTempPath(), $"mx-bench-decode-{Environment.ProcessId}");
         Directory.CreateDirectory(profileDir);
@@ -125,6 +141,7 @@ public static class DecodeBench
             runner.Run(prompt);
             double prefillSeconds = clock.Elapsed.TotalSeconds;
             var prefillArgMax = Enumerable.Range(0, prompt.Length).Select(runner.ArgMax).ToList();
+            var sampled = SampledRows(prompt.Length).SelectMany(r => runner.Logits.Slice(r * o.Config.Vocab, o.Config.Vocab).ToArray()).ToArray();
             var tokens = new List<int>(o.Tokens);
             var steps = new double[o.Tokens];
             long next = prefillArgMax[^1];
@@ -139,6 +156,7 @@ public static class DecodeBench
             }
             double decodeSeconds = clock.Elapsed.TotalSeconds;
             double afterDecode = MiB(ProcessMemory.ResidentBytes());
+            double anonGrowth = MiB(ProcessMemory.AnonymousResidentBytes()) - anonBefore, fileGrowth = MiB(ProcessMemory.FileResidentBytes()) - fileBefore;
             double? peakGrowth = peak ? MiB(ProcessMemory.PeakResidentBytes()) - before : null;
 
             long fileBytes = ModelFiles(path).Sum(f => new FileInfo(f).Length);
@@ -151,10 +169,10 @@ public static class DecodeBench
                 Name = name, FileBytes = fileBytes, WeightBytesPerToken = weightBytes,
                 LoadSeconds = loadSeconds, PrefillSeconds = prefillSeconds, PrefillTokensPerSecond = prompt.Length / prefillSeconds,
                 DecodeSeconds = decodeSeconds, DecodeTokensPerSecond = decodeRate,
-                DecodeStepMsMedian = steps.Length > 0 ? steps[steps.Length / 2] : 0, WeightGBps = weightBytes * decodeRate / 1e9,
+                DecodeStepMsMedian = steps[steps.Length / 2], DecodeStepMsMin = steps[0], WeightGBps = weightBytes * decodeRate / 1e9,
                 RssBeforeMiB = before, RssGrowthAfterLoadMiB = afterLoad - before, RssGrowthAfterDecodeMiB = afterDecode - before,
-                RssPeakGrowthMiB = peakGrowth, KvCacheMiB = kv, RssVsFilePlusKv = (afterDecode - before) / (MiB(fileBytes) + kv),
-                Tokens = tokens, PrefillArgMax = prefillArgMax, ProfilePrefill = prefillProfile, ProfileDecodeStep = stepProfile,
+                RssPeakGrowthMiB = peakGrowth, RssAnonGrowthMiB = anonGrowth, RssFileGrowthMiB = fileGrowth, KvCacheMiB = kv, RssVsFilePlusKv = (afterDecode - before) / (MiB(fileBytes) + kv),
+                Tokens = tokens, PrefillArgMax = prefillArgMax, SampledLogits = sampled, ProfilePrefill = prefillProfile, ProfileDecodeStep = stepProfile,
             };
         }
         finally
@@ -163,13 +181,19 @@ public static class DecodeBench
         }
     }
 
-    // The previous session's and the quantizer's managed memory goes back to the OS now, not while the next session is measured.
-    private static void ReleaseManagedMemory()
+    // What the previous session and the quantizer freed goes back to the OS now, not while the next session is measured
+    // (else the next session reuses heap pages that are counted before it starts, and its growth looks smaller).
+    private static void ReleaseMemory()
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        ProcessMemory.TrimNativeHeap();
     }
+
+    // Every LogitSampleStride-th prompt position and the last: enough for a logit error figure without keeping 65 MB per variant.
+    private static IEnumerable<int> SampledRows(int count) =>
+        Enumerable.Range(0, count).Where(r => r % LogitSampleStride == 0 || r == count - 1);
 
     private static void PrefillAndStep(DecoderRunner runner, long[] prompt)
     {
@@ -203,7 +227,7 @@ public static class DecodeBench
         return new DecodeReport
         {
             Config = o.Config.Name, Attention = DecoderAttentionNames.Name(o.Attention), Parameters = o.Config.Parameters, Threads = o.Threads,
-            PrefillTokens = o.Prefill, DecodeTokens = o.Tokens, Cpu = o.Cpu,
+            PrefillTokens = o.Prefill, DecodeTokens = o.Tokens, Cpu = o.Cpu, LoadAverage = [],
             Isa = CpuFeatures.Format(isa), IsaDetected = CpuFeatures.Format(CpuFeatures.Detected), IsaEnabled = CpuFeatures.Format(CpuFeatures.Enabled),
             CopyGBps = copy, ProbeVariant = probe, ActivationRms = layerRms, LogitsRms = logitsRms,
             Variants = results,
@@ -227,7 +251,18 @@ public static class DecodeBench
         int prefix = Enumerable.Range(0, n).TakeWhile(i => r.Tokens[i] == fp32.Tokens[i]).Count();
         int m = Math.Min(r.PrefillArgMax.Count, fp32.PrefillArgMax.Count);
         double top1 = m == 0 ? 0 : Enumerable.Range(0, m).Count(i => r.PrefillArgMax[i] == fp32.PrefillArgMax[i]) / (double)m;
-        return r with { GreedyAgreementVsFp32 = n == 0 ? 0 : same / (double)n, GreedyPrefixVsFp32 = prefix, PrefillTop1AgreementVsFp32 = top1 };
+        double num = 0, den = 0;
+        for (int i = 0; i < Math.Min(r.SampledLogits.Length, fp32.SampledLogits.Length); i++)
+        {
+            double d = r.SampledLogits[i] - (double)fp32.SampledLogits[i];
+            num += d * d;
+            den += (double)fp32.SampledLogits[i] * fp32.SampledLogits[i];
+        }
+        return r with
+        {
+            GreedyAgreementVsFp32 = n == 0 ? 0 : same / (double)n, GreedyPrefixVsFp32 = prefix, PrefillTop1AgreementVsFp32 = top1,
+            PrefillLogitsRelErrorVsFp32 = den > 0 ? Math.Sqrt(num / den) : null,
+        };
     }
 
     private static double MiB(long bytes) => bytes < 0 ? double.NaN : bytes / 1048576.0;

@@ -25,6 +25,8 @@ public sealed record DecodeVariantResult
     [JsonPropertyName("decode_tokens_per_s")] public required double DecodeTokensPerSecond { get; init; }
     /// <summary>Median time of one decode step, ms.</summary>
     [JsonPropertyName("decode_step_ms_median")] public required double DecodeStepMsMedian { get; init; }
+    /// <summary>Fastest decode step, ms (against the median: how much other load slowed the run).</summary>
+    [JsonPropertyName("decode_step_ms_min")] public required double DecodeStepMsMin { get; init; }
     /// <summary>Weight bytes per token × decode tokens/s, GB/s (10⁹ bytes).</summary>
     [JsonPropertyName("weight_gbps")] public required double WeightGBps { get; init; }
     /// <summary>VmRSS before the session was created, MiB.</summary>
@@ -35,6 +37,10 @@ public sealed record DecodeVariantResult
     [JsonPropertyName("rss_growth_after_decode_mib")] public required double RssGrowthAfterDecodeMiB { get; init; }
     /// <summary>Peak VmRSS (VmHWM, reset before session creation) minus <see cref="RssBeforeMiB"/>, MiB; null where the peak cannot be reset.</summary>
     [JsonPropertyName("rss_peak_growth_mib")] public double? RssPeakGrowthMiB { get; init; }
+    /// <summary>The anonymous part of <see cref="RssGrowthAfterDecodeMiB"/> (ORT's arena and prepacked weights, KV cache, outputs), MiB.</summary>
+    [JsonPropertyName("rss_anon_growth_mib")] public required double RssAnonGrowthMiB { get; init; }
+    /// <summary>The file-backed part of <see cref="RssGrowthAfterDecodeMiB"/> (mapped weight pages the session touched), MiB.</summary>
+    [JsonPropertyName("rss_file_growth_mib")] public required double RssFileGrowthMiB { get; init; }
     /// <summary>The KV cache at the end of the decode (prompt + generated tokens), MiB.</summary>
     [JsonPropertyName("kv_cache_mib")] public required double KvCacheMiB { get; init; }
     /// <summary><see cref="RssGrowthAfterDecodeMiB"/> / (file bytes + KV cache).</summary>
@@ -47,12 +53,16 @@ public sealed record DecodeVariantResult
     [JsonPropertyName("greedy_prefix_vs_fp32")] public int? GreedyPrefixVsFp32 { get; init; }
     /// <summary>Fraction of prompt positions whose arg-max logit equals fp32's (same inputs, no divergence); null without fp32.</summary>
     [JsonPropertyName("prefill_top1_agreement_vs_fp32")] public double? PrefillTop1AgreementVsFp32 { get; init; }
+    /// <summary>‖logits − fp32's‖ / ‖fp32's‖ over every 16th prompt position and the last; null without fp32.</summary>
+    [JsonPropertyName("prefill_logits_rel_error_vs_fp32")] public double? PrefillLogitsRelErrorVsFp32 { get; init; }
     /// <summary>Per op type time of the profiled prefill (ORT profiling; null with <c>--no-profile</c>).</summary>
     [JsonPropertyName("profile_prefill")] public RunProfile? ProfilePrefill { get; init; }
     /// <summary>Per op type time of one profiled decode step after the prefill.</summary>
     [JsonPropertyName("profile_decode_step")] public RunProfile? ProfileDecodeStep { get; init; }
     /// <summary>The prompt positions' arg-max logits (not written: they feed the agreement figures).</summary>
     [JsonIgnore] public IReadOnlyList<int> PrefillArgMax { get; init; } = [];
+    /// <summary>The logits of the sampled prompt positions (not written: they feed <see cref="PrefillLogitsRelErrorVsFp32"/>).</summary>
+    [JsonIgnore] public float[] SampledLogits { get; init; } = [];
 }
 
 /// <summary>The whole <c>mx bench decode</c> run. The top-level ratio fields use the best MX variant for each.</summary>
@@ -65,6 +75,8 @@ public sealed record DecodeReport
     [JsonPropertyName("prefill_tokens")] public required int PrefillTokens { get; init; }
     [JsonPropertyName("decode_tokens")] public required int DecodeTokens { get; init; }
     [JsonPropertyName("cpu")] public required string Cpu { get; init; }
+    /// <summary>/proc/loadavg's 1-minute load when the run started and ended: other work on the machine, which slows every figure.</summary>
+    [JsonPropertyName("load_average")] public required IReadOnlyList<double> LoadAverage { get; init; }
     /// <summary>The instruction-set features the MX kernels of this model executed (M = 1 and M = prompt), <c>mx bench gemm</c>'s names.</summary>
     [JsonPropertyName("isa")] public required string Isa { get; init; }
     [JsonPropertyName("isa_detected")] public required string IsaDetected { get; init; }
@@ -99,12 +111,12 @@ public sealed record DecodeReport
         var sb = new StringBuilder();
         void Line(string s) => sb.AppendLine(s);
         Line(string.Create(CultureInfo.InvariantCulture, $"decoder {Config} ({Parameters / 1e6:F1} M parameters, attention {Attention}), {Threads} threads, prompt {PrefillTokens}, {DecodeTokens} generated tokens; {Cpu}"));
-        Line(string.Create(CultureInfo.InvariantCulture, $"memory copy {CopyGBps:F2} GB/s; MX kernels: {Isa}"));
+        Line(string.Create(CultureInfo.InvariantCulture, $"memory copy {CopyGBps:F2} GB/s; MX kernels: {Isa}; load average at start and end {string.Join(" / ", LoadAverage.Select(l => l.ToString("F2", CultureInfo.InvariantCulture)))}"));
         Line(string.Create(CultureInfo.InvariantCulture, $"activation RMS after each layer ({ProbeVariant}): {string.Join(" ", ActivationRms.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}; logits {LogitsRms:F2}"));
-        Line($"{"variant",-24} {"file MiB",9} {"W MB/tok",9} {"prefill tok/s",14} {"decode tok/s",13} {"W GB/s",7} {"RSS+ MiB",8} {"RSS/(file+KV)",14} {"greedy=fp32",12} {"prefill top1",13}");
+        Line($"{"variant",-24} {"file MiB",9} {"W MB/tok",9} {"prefill tok/s",14} {"decode tok/s",13} {"step ms med/min",16} {"W GB/s",7} {"RSS+ MiB",8} {"RSS/(file+KV)",14} {"greedy=fp32",12} {"prefill top1",13} {"logits err",11}");
         foreach (var v in Variants)
             Line(string.Create(CultureInfo.InvariantCulture,
-                $"{v.Name,-24} {v.FileBytes / 1048576.0,9:F1} {v.WeightBytesPerToken / 1e6,9:F1} {v.PrefillTokensPerSecond,14:F2} {v.DecodeTokensPerSecond,13:F2} {v.WeightGBps,7:F2} {v.RssGrowthAfterDecodeMiB,8:F0} {v.RssVsFilePlusKv,14:F3} {Fraction(v.GreedyAgreementVsFp32),12} {Fraction(v.PrefillTop1AgreementVsFp32),13}"));
+                $"{v.Name,-24} {v.FileBytes / 1048576.0,9:F1} {v.WeightBytesPerToken / 1e6,9:F1} {v.PrefillTokensPerSecond,14:F2} {v.DecodeTokensPerSecond,13:F2} {$"{v.DecodeStepMsMedian:F1}/{v.DecodeStepMsMin:F1}",16} {v.WeightGBps,7:F2} {v.RssGrowthAfterDecodeMiB,8:F0} {v.RssVsFilePlusKv,14:F3} {Fraction(v.GreedyAgreementVsFp32),12} {Fraction(v.PrefillTop1AgreementVsFp32),13} {Fraction(v.PrefillLogitsRelErrorVsFp32),11}"));
         Line(string.Create(CultureInfo.InvariantCulture,
             $"best MX decode ({BestMxVariant ?? "none"}): ×{Ratio(DecodeSpeedupVsMatMulNBits)} vs MatMulNBits, ×{Ratio(DecodeSpeedupVsFp32)} vs fp32, weight bandwidth fraction {Ratio(WeightBandwidthFraction)}; " +
             $"best MX prefill ({BestMxPrefillVariant ?? "none"}): ×{Ratio(PrefillSpeedupVsMatMulNBits)} vs MatMulNBits; MX RSS/(file+KV) {Ratio(MxRssVsFilePlusKv)}"));

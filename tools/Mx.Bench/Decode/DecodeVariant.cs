@@ -129,7 +129,7 @@ internal static class ActivationFormatCopy
             json["act_format"] = actFormat;
             entry.Value = json.ToJsonString();
         }
-        string temp = destination + ".tmp";
+        string temp = $"{destination}.{Guid.NewGuid():N}.tmp";
         using (var file = File.Create(temp))
             Google.Protobuf.MessageExtensions.WriteTo(model.Proto, file);
         File.Move(temp, destination, overwrite: true);
