@@ -90,7 +90,7 @@ public class BenchDecodeCommandTests : CliTest
         string model = DecodeVariants.Ensure(DecodeVariantKind.Fp32, TempPath("models"), c, DecoderAttention.GroupQueryAttention, null);
         using var options = HostTensorSession.CreateOptions(1);
         using var session = new InferenceSession(model, options);
-        var prompt = DecodeBench.Prompt(c, 5).ToList();
+        var prompt = c.Prompt(5).ToList();
         using var cached = new DecoderRunner(session, c, 12);
         using var full = new DecoderRunner(session, c, 12);
         cached.Run(prompt.ToArray());

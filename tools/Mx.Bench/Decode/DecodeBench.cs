@@ -3,7 +3,6 @@ using Microsoft.ML.OnnxRuntime;
 using Mx.Runtime.Cpu;
 using Mx.Runtime.Formats;
 using Mx.Runtime.Ort;
-using Mx.TestModels;
 using Mx.TestModels.Decoder;
 
 namespace Mx.Bench.Decode;
@@ -64,7 +63,7 @@ public static class DecodeBench
             throw new ArgumentException($"prompt {o.Prefill} + {o.Tokens} tokens exceed the model's {o.Config.MaxPositions} positions");
         double loadAtStart = LoadAverage();
         var paths = o.Variants.ToDictionary(v => v, v => DecodeVariants.Ensure(v, o.ModelFolder, o.Config, o.Attention, log));
-        var prompt = Prompt(o.Config, o.Prefill);
+        var prompt = o.Config.Prompt(o.Prefill);
 
         var probeVariant = o.Variants.Contains(DecodeVariantKind.Fp32) ? DecodeVariantKind.Fp32 : o.Variants[0];
         var (layerRms, logitsRms) = ActivationProbe.Run(paths[probeVariant], o.Config, prompt.Take(Math.Min(ProbeTokens, prompt.Length)).ToList(), o.Threads);
@@ -97,13 +96,6 @@ public static class DecodeBench
         }
     }
 
-    /// <summary>The prompt: <paramref name="count"/> seeded token ids (never 0).</summary>
-    public static long[] Prompt(DecoderConfig config, int count)
-    {
-        var rng = new SplitMix64(0x9A0D7);
-        return Enumerable.Range(0, count).Select(_ => 1 + (long)(rng.NextUInt64() % (ulong)(config.Vocab - 1))).ToArray();
-    }
-
     private static DecodeVariantResult RunVariant(DecodeBenchOptions o, DecodeVariantKind v, string path, long[] prompt)
     {
         string name = DecodeVariants.Name(v);
@@ -118,8 +110,9 @@ public static class DecodeBench
             using var options = HostTensorSession.CreateOptions(o.Threads);
             if (o.Profile)
             {
-                options.EnableProfiling = true;
+                // The prefix first: enabling profiling passes the prefix set at that moment to ORT.
                 options.ProfileOutputPathPrefix = Path.Combine(profileDir, name);
+                options.EnableProfiling = true;
             }
             var load = Stopwatch.StartNew();
             using var session = new InferenceSession(path, options);
@@ -133,7 +126,9 @@ public static class DecodeBench
             if (o.Profile)
             {
                 PrefillAndStep(runner, prompt);
-                var runs = OrtProfileSummary.Read(session.EndProfiling());
+                string profile = session.EndProfiling();
+                var runs = OrtProfileSummary.Read(profile);
+                File.Delete(profile);
                 if (runs.Count >= 2) (prefillProfile, stepProfile) = (runs[^2], runs[^1]);
             }
 

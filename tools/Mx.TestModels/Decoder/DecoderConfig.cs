@@ -84,6 +84,13 @@ public sealed record DecoderConfig(
             throw new ArgumentException($"decoder config '{Name}': head_dim {HeadDim} must be even (rotary embedding rotates pairs of halves)");
     }
 
+    /// <summary>The benchmark prompt: <paramref name="count"/> seeded token ids in [1, Vocab) (the same for every tool that runs this model).</summary>
+    public long[] Prompt(int count)
+    {
+        var rng = new SplitMix64(0x9A0D7);
+        return Enumerable.Range(0, count).Select(_ => 1 + (long)(rng.NextUInt64() % (ulong)(Vocab - 1))).ToArray();
+    }
+
     /// <summary>One line: the shape and the parameter count.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
         $"{Name}: {Layers} layers, hidden {Hidden}, intermediate {Intermediate}, {Heads} heads / {KvHeads} KV heads of {HeadDim}, vocabulary {Vocab}, {Parameters / 1e6:F1} M parameters");
