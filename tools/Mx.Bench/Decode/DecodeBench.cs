@@ -69,8 +69,8 @@ public static class DecodeBench
         var (layerRms, logitsRms) = ActivationProbe.Run(paths[probeVariant], o.Config, prompt.Take(Math.Min(ProbeTokens, prompt.Length)).ToList(), o.Threads);
         log?.Invoke($"activation RMS after each layer ({DecodeVariants.Name(probeVariant)}): {string.Join(" ", layerRms.Select(r => r.ToString("F2")))}; logits {logitsRms:F2}");
 
-        double copy = MemoryBandwidth.Copy(o.Threads);
-        log?.Invoke($"memory copy ({o.Threads} threads): {copy:F2} GB/s");
+        double copy = MemoryBandwidth.Copy(o.Threads), read = MemoryBandwidth.Read(o.Threads);
+        log?.Invoke($"memory ({o.Threads} threads): copy {copy:F2} GB/s, read {read:F2} GB/s");
 
         var results = new List<DecodeVariantResult>();
         foreach (var v in o.Variants)
@@ -80,7 +80,7 @@ public static class DecodeBench
                         $"decode {o.Tokens} tokens {r.DecodeSeconds:F2} s ({r.DecodeTokensPerSecond:F2} tokens/s, {r.WeightGBps:F1} GB/s of weights); RSS +{r.RssGrowthAfterDecodeMiB:F0} MiB ({r.RssVsFilePlusKv:F3}× file + KV)");
             results.Add(r);
         }
-        return Summarize(o, results, copy, DecodeVariants.Name(probeVariant), layerRms, logitsRms) with { LoadAverage = [loadAtStart, LoadAverage()] };
+        return Summarize(o, results, copy, read, DecodeVariants.Name(probeVariant), layerRms, logitsRms) with { LoadAverage = [loadAtStart, LoadAverage()] };
     }
 
     // The 1-minute load average (first field of /proc/loadavg); NaN where it cannot be read.
@@ -207,7 +207,7 @@ public static class DecodeBench
         return locations.Select(l => Path.Combine(folder, l)).Prepend(path).ToList();
     }
 
-    private static DecodeReport Summarize(DecodeBenchOptions o, List<DecodeVariantResult> results, double copy, string probe, double[] layerRms, double logitsRms)
+    private static DecodeReport Summarize(DecodeBenchOptions o, List<DecodeVariantResult> results, double copy, double read, string probe, double[] layerRms, double logitsRms)
     {
         var byName = results.ToDictionary(r => r.Name);
         byName.TryGetValue(DecodeVariants.Name(DecodeVariantKind.Fp32), out var fp32);
@@ -224,7 +224,7 @@ public static class DecodeBench
             Config = o.Config.Name, Attention = DecoderAttentionNames.Name(o.Attention), Parameters = o.Config.Parameters, Threads = o.Threads,
             PrefillTokens = o.Prefill, DecodeTokens = o.Tokens, Cpu = o.Cpu, LoadAverage = [],
             Isa = CpuFeatures.Format(isa), IsaDetected = CpuFeatures.Format(CpuFeatures.Detected), IsaEnabled = CpuFeatures.Format(CpuFeatures.Enabled),
-            CopyGBps = copy, ProbeVariant = probe, ActivationRms = layerRms, LogitsRms = logitsRms,
+            CopyGBps = copy, ReadGBps = read, ProbeVariant = probe, ActivationRms = layerRms, LogitsRms = logitsRms,
             Variants = results,
             DecodeTokensPerSecond = results.ToDictionary(r => r.Name, r => r.DecodeTokensPerSecond),
             PrefillTokensPerSecond = results.ToDictionary(r => r.Name, r => r.PrefillTokensPerSecond),
@@ -234,6 +234,7 @@ public static class DecodeBench
             BestMxPrefillVariant = bestPrefill?.Name,
             PrefillSpeedupVsMatMulNBits = bestPrefill != null && nbits != null ? bestPrefill.PrefillTokensPerSecond / nbits.PrefillTokensPerSecond : null,
             WeightBandwidthFraction = bestDecode != null ? bestDecode.WeightGBps / copy : null,
+            WeightReadFraction = bestDecode != null ? bestDecode.WeightGBps / read : null,
             GreedyAgreementVsFp32 = results.Where(r => r.GreedyAgreementVsFp32 != null).ToDictionary(r => r.Name, r => r.GreedyAgreementVsFp32!.Value),
             MxRssVsFilePlusKv = bestDecode?.RssVsFilePlusKv,
         };

@@ -83,6 +83,8 @@ public sealed record DecodeReport
     [JsonPropertyName("isa_enabled")] public required string IsaEnabled { get; init; }
     /// <summary>Memory copy with the sessions' thread count, GB/s (<see cref="MemoryBandwidth"/>).</summary>
     [JsonPropertyName("copy_gbps")] public required double CopyGBps { get; init; }
+    /// <summary>Memory read with the sessions' thread count, GB/s (<see cref="MemoryBandwidth.Read"/>).</summary>
+    [JsonPropertyName("read_gbps")] public required double ReadGBps { get; init; }
     /// <summary>The model the activation probe ran (fp32 when it is among the variants).</summary>
     [JsonPropertyName("activation_probe_variant")] public required string ProbeVariant { get; init; }
     /// <summary>RMS of the residual stream after each layer over the probe prompt.</summary>
@@ -101,6 +103,8 @@ public sealed record DecodeReport
     [JsonPropertyName("prefill_speedup_vs_matmulnbits")] public double? PrefillSpeedupVsMatMulNBits { get; init; }
     /// <summary>Best MX variant: weight bytes per token × tokens/s ÷ <see cref="CopyGBps"/>.</summary>
     [JsonPropertyName("weight_bandwidth_fraction")] public double? WeightBandwidthFraction { get; init; }
+    /// <summary>Best MX variant: weight bytes per token × tokens/s ÷ <see cref="ReadGBps"/> (the read-only yardstick).</summary>
+    [JsonPropertyName("weight_read_fraction")] public double? WeightReadFraction { get; init; }
     [JsonPropertyName("greedy_agreement_vs_fp32")] public required IReadOnlyDictionary<string, double> GreedyAgreementVsFp32 { get; init; }
     /// <summary>Best MX variant's RSS after decode ÷ (its files + KV cache); the serving-memory target is ≤ 1.15.</summary>
     [JsonPropertyName("mx_rss_vs_file_plus_kv")] public double? MxRssVsFilePlusKv { get; init; }
@@ -111,14 +115,14 @@ public sealed record DecodeReport
         var sb = new StringBuilder();
         void Line(string s) => sb.AppendLine(s);
         Line(string.Create(CultureInfo.InvariantCulture, $"decoder {Config} ({Parameters / 1e6:F1} M parameters, attention {Attention}), {Threads} threads, prompt {PrefillTokens}, {DecodeTokens} generated tokens; {Cpu}"));
-        Line(string.Create(CultureInfo.InvariantCulture, $"memory copy {CopyGBps:F2} GB/s; MX kernels: {Isa}; load average at start and end {string.Join(" / ", LoadAverage.Select(l => l.ToString("F2", CultureInfo.InvariantCulture)))}"));
+        Line(string.Create(CultureInfo.InvariantCulture, $"memory copy {CopyGBps:F2} GB/s, read {ReadGBps:F2} GB/s; MX kernels: {Isa}; load average at start and end {string.Join(" / ", LoadAverage.Select(l => l.ToString("F2", CultureInfo.InvariantCulture)))}"));
         Line(string.Create(CultureInfo.InvariantCulture, $"activation RMS after each layer ({ProbeVariant}): {string.Join(" ", ActivationRms.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}; logits {LogitsRms:F2}"));
         Line($"{"variant",-24} {"file MiB",9} {"W MB/tok",9} {"prefill tok/s",14} {"decode tok/s",13} {"step ms med/min",16} {"W GB/s",7} {"RSS+ MiB",8} {"RSS/(file+KV)",14} {"greedy=fp32",12} {"prefill top1",13} {"logits err",11}");
         foreach (var v in Variants)
             Line(string.Create(CultureInfo.InvariantCulture,
                 $"{v.Name,-24} {v.FileBytes / 1048576.0,9:F1} {v.WeightBytesPerToken / 1e6,9:F1} {v.PrefillTokensPerSecond,14:F2} {v.DecodeTokensPerSecond,13:F2} {$"{v.DecodeStepMsMedian:F1}/{v.DecodeStepMsMin:F1}",16} {v.WeightGBps,7:F2} {v.RssGrowthAfterDecodeMiB,8:F0} {v.RssVsFilePlusKv,14:F3} {Fraction(v.GreedyAgreementVsFp32),12} {Fraction(v.PrefillTop1AgreementVsFp32),13} {Fraction(v.PrefillLogitsRelErrorVsFp32),11}"));
         Line(string.Create(CultureInfo.InvariantCulture,
-            $"best MX decode ({BestMxVariant ?? "none"}): ×{Ratio(DecodeSpeedupVsMatMulNBits)} vs MatMulNBits, ×{Ratio(DecodeSpeedupVsFp32)} vs fp32, weight bandwidth fraction {Ratio(WeightBandwidthFraction)}; " +
+            $"best MX decode ({BestMxVariant ?? "none"}): ×{Ratio(DecodeSpeedupVsMatMulNBits)} vs MatMulNBits, ×{Ratio(DecodeSpeedupVsFp32)} vs fp32, weight bandwidth fraction {Ratio(WeightBandwidthFraction)} of the copy, {Ratio(WeightReadFraction)} of the read; " +
             $"best MX prefill ({BestMxPrefillVariant ?? "none"}): ×{Ratio(PrefillSpeedupVsMatMulNBits)} vs MatMulNBits; MX RSS/(file+KV) {Ratio(MxRssVsFilePlusKv)}"));
         foreach (var v in Variants.Where(v => v.ProfilePrefill != null))
         {
