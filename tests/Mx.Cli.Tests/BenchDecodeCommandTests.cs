@@ -54,6 +54,8 @@ public class BenchDecodeCommandTests : CliTest
         Assert.That(root.GetProperty("prefill_speedup_vs_matmulnbits").GetDouble(), Is.EqualTo(Rate(bestPrefill, "prefill_tokens_per_s") / Rate("matmulnbits-int4-acc4", "prefill_tokens_per_s")).Within(1e-9).Percent);
         double bandwidth = Rate(best, "weight_bytes_per_token") * Rate(best, "decode_tokens_per_s") / 1e9 / root.GetProperty("copy_gbps").GetDouble();
         Assert.That(root.GetProperty("weight_bandwidth_fraction").GetDouble(), Is.EqualTo(bandwidth).Within(1e-9).Percent);
+        double read = Rate(best, "weight_bytes_per_token") * Rate(best, "decode_tokens_per_s") / 1e9 / root.GetProperty("read_gbps").GetDouble();
+        Assert.That(root.GetProperty("weight_read_fraction").GetDouble(), Is.EqualTo(read).Within(1e-9).Percent);
         Assert.That(root.GetProperty("mx_rss_vs_file_plus_kv").GetDouble(), Is.EqualTo(Rate(best, "rss_vs_file_plus_kv")));
 
         // Weight bytes per token: packed MXFP4 reads 17 bytes per 32 weights, NBits 20, fp32 128.
