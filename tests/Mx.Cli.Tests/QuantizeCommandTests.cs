@@ -1,4 +1,6 @@
 using Mx.Onnx.Proto;
+using Mx.Runtime;
+using Mx.Runtime.IO;
 using Mx.Tests.Common;
 
 namespace Mx.Cli.Tests;
@@ -81,6 +83,43 @@ public class QuantizeCommandTests : CliTest
         Assert.That(Mx("quantize", input, "-o", output, "--ops", "LSTM").Code, Is.EqualTo(2));
         Assert.That(Mx("quantize", input, "-o", output, "--exclude", "(").Code, Is.EqualTo(2));
         Assert.That(Mx("quantize", input, "-o", input).Code, Is.EqualTo(2));
+        Assert.That(File.Exists(output), Is.False);
+    }
+
+    [Test]
+    public void EmitMatMulNBits_WritesOrtsFourBitOp_ThatMxRunRuns()
+    {
+        string input = TestPaths.TestModel("transformer_block.onnx"), output = Path.Combine(Dir, "nbits.onnx");
+        var (code, stdout, stderr) = Mx("quantize", input, "-o", output, "--emit", "matmulnbits", "--accuracy-level", "0", "--zero-points");
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(stdout, Does.Contain("quantized to int4 MatMulNBits accuracy_level 0 (matmulnbits)"));
+        var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(output));
+        var nodes = proto.Graph.Node.Where(n => n.OpType == "MatMulNBits").ToList();
+        Assert.That(nodes, Has.Count.EqualTo(7), "q, k, v, o, w1, w3, w2");
+        Assert.That(nodes.All(n => n.Domain == "com.microsoft" && n.Input.Count == 4 && n.Attribute.Single(a => a.Name == "accuracy_level").I == 0));
+        Assert.That(proto.OpsetImport.Any(o => o.Domain == "com.microsoft"));
+
+        // mx run executes it (through ONNX Runtime's own kernel) with the shapes of the original.
+        string x = Path.Combine(Dir, "x.npy");
+        NpyFile.Write(x, HostTensor.FromFloats(Enumerable.Range(0, 3 * 64).Select(i => MathF.Sin(i)).ToArray(), 1, 3, 64));
+        var run = Mx("run", output, "--input", $"x={x}", "--output-dir", Path.Combine(Dir, "out"), "--threads", "1");
+        Assert.That(run.Code, Is.Zero, run.Err);
+        Assert.That(NpyFile.Read(Path.Combine(Dir, "out", "y.npy")).Shape, Is.EqualTo(new long[] { 1, 3, 64 }));
+    }
+
+    [Test]
+    public void MatMulNBitsOptions_DoNotMixWithMxOptions()
+    {
+        string input = TestPaths.TestModel("mlp_outliers.onnx"), output = Path.Combine(Dir, "q.onnx");
+        var (code, _, stderr) = Mx("quantize", input, "-o", output, "--emit", "matmulnbits", "--format", "mxfp8_e4m3");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("--format").And.Contain("4-bit integer blocks"));
+        (code, _, stderr) = Mx("quantize", input, "-o", output, "--accuracy-level", "0");
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(stderr, Does.Contain("--accuracy-level applies to --emit matmulnbits only"));
+        (code, _, stderr) = Mx("quantize", input, "-o", output, "--emit", "matmulnbits", "--act-format", "mxint8");
+        Assert.That(code, Is.EqualTo(1));
+        Assert.That(stderr, Does.Contain("--act-format"));
         Assert.That(File.Exists(output), Is.False);
     }
 }

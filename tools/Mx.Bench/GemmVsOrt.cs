@@ -84,7 +84,7 @@ public static class GemmVsOrt
             foreach (var (k, n) in options.Shapes)
             {
                 cases.AddRange(RunShape(options, format, k, n, log));
-                isa |= KernelIsa(options, format, k, n);
+                isa |= KernelIsa.Of(format, k, n, options.Ms);
             }
             return new GemmVsOrtReport(options.Threads, copy, cases, CpuFeatures.Format(isa),
                 CpuFeatures.Format(CpuFeatures.Detected), CpuFeatures.Format(CpuFeatures.Enabled));
@@ -157,20 +157,6 @@ public static class GemmVsOrt
         }
         foreach (var model in models)
             if (model.Path.Length > 0) File.Delete(model.Path);
-    }
-
-    // The features of the MX kernels this shape timed: the custom op builds the same kernel (MxKernelPath.Auto).
-    private static IsaFeatures KernelIsa(GemmVsOrtOptions o, MxFormat format, int k, int n)
-    {
-        var layout = new MxPackedLayout(format, [n, k], 1, format.DefaultBlockSize);
-        using var w = new MxPackedWeight(format, n, k, layout.BlockSize, new byte[layout.ElementBytes], new byte[layout.ScaleBytes], new byte[layout.MicroBytes]);
-        IsaFeatures isa = IsaFeatures.None;
-        foreach (var mode in new[] { MxGemmMode.WeightOnly, MxGemmMode.MxMx })
-        {
-            var kernel = new MxMatMulKernel(w, mode);
-            foreach (int m in o.Ms) isa |= kernel.IsaFor(m);
-        }
-        return isa;
     }
 
     /// <summary>A human-readable block for one case.</summary>

@@ -9,10 +9,20 @@ public sealed class SplitMix64(ulong seed)
 {
     private ulong _state = seed;
 
+    private const ulong Golden = 0x9E3779B97F4A7C15UL;
+
     /// <summary>The next 64 random bits.</summary>
-    public ulong NextUInt64()
+    public ulong NextUInt64() => Mix(_state += Golden);
+
+    /// <summary>
+    /// The bits a generator seeded with <paramref name="seed"/> returns on its call number <paramref name="index"/>
+    /// (0-based), without making the calls before: large tensors are generated in parallel chunks this way, and the
+    /// values do not depend on how they were split.
+    /// </summary>
+    public static ulong At(ulong seed, ulong index) => Mix(seed + (index + 1) * Golden);
+
+    private static ulong Mix(ulong z)
     {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);

@@ -10,6 +10,32 @@ public static class ProcessMemory
     /// <summary>Resident set size now (VmRSS), in bytes; −1 where /proc is unavailable.</summary>
     public static long ResidentBytes() => Field("VmRSS");
 
+    /// <summary>The anonymous part of <see cref="ResidentBytes"/> (RssAnon: heaps, arenas), in bytes; −1 where /proc is unavailable.</summary>
+    public static long AnonymousResidentBytes() => Field("RssAnon");
+
+    /// <summary>The file-backed part of <see cref="ResidentBytes"/> (RssFile: mapped files such as model weights), in bytes; −1 where /proc is unavailable.</summary>
+    public static long FileResidentBytes() => Field("RssFile");
+
+    /// <summary>
+    /// Returns the C heap's free memory to the OS (glibc <c>malloc_trim(0)</c>), so that memory a disposed native
+    /// object freed does not stay counted in the resident set; false where there is no glibc.
+    /// </summary>
+    public static bool TrimNativeHeap()
+    {
+        try
+        {
+            malloc_trim(0);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int malloc_trim(nuint pad);
+
     /// <summary>Peak resident set size so far (VmHWM), in bytes; −1 where /proc is unavailable.</summary>
     public static long PeakResidentBytes() => Field("VmHWM");
 

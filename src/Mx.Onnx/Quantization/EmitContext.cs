@@ -62,4 +62,6 @@ internal sealed record EmittedTensor(string Elements, string? Scales, string? Mi
     public string Layout { get; init; } = "rowmajor";
     /// <summary>The K-major tile mask initializer, if any.</summary>
     public string? Mask { get; init; }
+    /// <summary>The MatMulNBits zero-point initializer; null for every other form and for symmetric weights.</summary>
+    public string? ZeroPoints { get; init; }
 }

@@ -33,8 +33,12 @@ public static class ModelQuantizer
         if (options.Emit == EmitForm.Qdq && options.ActFormat != null)
             throw new QuantizationException($"activation quantization (--act-format {options.ActFormat.Name}) cannot be expressed in standard ONNX with MX blocks; use --emit packed or fake");
 
+        bool nbits = options.Emit == EmitForm.MatMulNBits;
+        int nbitsBlock = options.BlockSize ?? 32;
+        if (nbits) CheckMatMulNBits(plan, nbitsBlock);
+
         var (candidates, others) = WeightFinder.Find(model);
-        var decisions = candidates.Select(c => (Candidate: c, Decision: plan.Resolve(c))).ToList();
+        var decisions = candidates.Select(c => (Candidate: c, Decision: Resolve(plan, c, nbits))).ToList();
         var work = decisions.Where(d => d.Decision.Settings != null).Select(d => (d.Candidate, Settings: d.Decision.Settings!)).ToList();
         foreach (var (c, s) in work) Validate(c, s, options.Emit);
         if (options.Emit == EmitForm.Qdq && work.FirstOrDefault(w => w.Settings.ResolveActFormat(null) != null) is { Candidate: not null } withAct)
@@ -58,6 +62,12 @@ public static class ModelQuantizer
             for (int i = 0; i < c.Groups.Count; i++)
             {
                 var group = c.Groups[i];
+                if (nbits)
+                {
+                    var weight = MatMulNBitsPacker.Pack(source, group.Layout, nbitsBlock, options.MatMulNBits.ZeroPoints);
+                    records.Add(Record(c, group, s with { BlockSize = nbitsBlock }, MatMulNBitsEmitter.Emit(ctx, c, group, weight, options.MatMulNBits), i));
+                    continue;
+                }
                 var storageNotes = new List<string>();
                 bool kmajor = UseKMajor(options, c, group, s, storageNotes);
                 ReadOnlyMemory<byte> data = source;
@@ -106,6 +116,8 @@ public static class ModelQuantizer
             notes.Add("MXFP4 as DequantizeLinear with FLOAT4E2M1 data and FLOAT8E8M0 scales (opset 24): ONNX Runtime 1.30's CPU provider cannot run it");
         if (ctx.UsesMxDomain && model.OpsetVersion(MxOps.DomainName) is null)
             model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MxOps.DomainName, Version = MxOps.DomainVersion });
+        if (nbits && records.Count > 0 && model.OpsetVersion(MatMulNBitsEmitter.Domain) is null)
+            model.Proto.OpsetImport.Add(new OperatorSetIdProto { Domain = MatMulNBitsEmitter.Domain, Version = 1 });
 
         string json = QuantizationMetadataWriter.ToJson(options, records, skipped, notes);
         QuantizationMetadataWriter.Set(model.Proto, QuantizationMetadata.ToolKey, QuantizationMetadataWriter.Tool);
@@ -125,9 +137,31 @@ public static class ModelQuantizer
         return why == null;
     }
 
+    /// <summary>The plan's decision, and for MatMulNBits also a skip of weights that Gather or Conv read.</summary>
+    private static PlanDecision Resolve(QuantizationPlan plan, WeightCandidate c, bool nbits)
+    {
+        var decision = plan.Resolve(c);
+        return nbits && decision.Settings != null && MatMulNBitsEmitter.Unsupported(c) is { } why ? PlanDecision.Skip(why) : decision;
+    }
+
+    /// <summary>The MatMulNBits form's settings, checked before anything is edited.</summary>
+    private static void CheckMatMulNBits(QuantizationPlan plan, int blockSize)
+    {
+        var o = plan.Options;
+        if (o.ActFormat != null)
+            throw new QuantizationException($"--emit matmulnbits quantizes activations by its accuracy_level, not an MX activation format (--act-format {o.ActFormat.Name}); leave --act-format out");
+        if (plan.Overrides.Values.Any(v => v != null))
+            throw new QuantizationException("--emit matmulnbits writes 4-bit integer blocks for every weight; per-tensor MX formats (a recipe) cannot apply to it");
+        if (!MatMulNBitsPacker.IsValidBlockSize(blockSize))
+            throw new QuantizationException($"--emit matmulnbits: block size {blockSize} must be a power of two of at least 16 (MatMulNBits' rule)");
+        if (o.MatMulNBits.AccuracyLevel is < 0 or > 4)
+            throw new QuantizationException($"--emit matmulnbits: accuracy_level {o.MatMulNBits.AccuracyLevel} must be 0 (unset), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8)");
+    }
+
     /// <summary>Checks a weight's settings against its layouts and the emit form before anything is edited.</summary>
     private static void Validate(WeightCandidate c, TensorSettings s, EmitForm emit)
     {
+        if (emit == EmitForm.MatMulNBits) return;   // any K: the packer pads the last block
         if (emit == EmitForm.Qdq) QdqEmitter.CheckExpressible(s.Format, c.Name);
         foreach (var g in c.Groups)
         {
@@ -165,6 +199,7 @@ public static class ModelQuantizer
             Micro = emitted.Micro,
             Layout = emitted.Layout,
             Mask = emitted.Mask,
+            ZeroPoints = emitted.ZeroPoints,
             BytesBefore = c.ElementCount * 4,
             BytesAfter = emitted.BytesAfter,
             Notes = notes,

@@ -154,13 +154,7 @@ internal static class PackedEmitter
         var node = use.Node;
         var graph = use.Graph.Proto;
         float alpha = WeightFinder.GetFloat(node, "alpha", 1f), beta = WeightFinder.GetFloat(node, "beta", 1f);
-        string a = node.Input[0];
-        if (WeightFinder.GetInt(node, "transA", 0) != 0)
-        {
-            string transposed = ctx.Name(a + ".transposed");
-            GraphEdits.InsertBefore(graph, node, GraphEdits.Node("Transpose", ctx.Name(node.Name + "_transA"), [a], [transposed], "", GraphEdits.Ints("perm", [1, 0])));
-            a = transposed;
-        }
+        string a = GemmEdits.TransposeA(ctx, graph, node);
         int n = layout.BlockShape[1 - layout.Axis];
         string? c = node.Input.Count > 2 && node.Input[2].Length > 0 ? node.Input[2] : null;
         string? bias = null;
@@ -180,22 +174,10 @@ internal static class PackedEmitter
         attrs.Add(GraphEdits.Float("alpha", alpha));
         attrs.Add(GraphEdits.Float("beta", beta));
         AddKMajor(attrs, ctx, mask);
-        string output = node.Output[0];
         if (c != null)
         {
             // A bias of another shape (or computed): Y = MxMatMul(alpha) + beta·C after the op, as Gemm broadcasts it.
-            string product = ctx.Name(output + ".mx_product");
-            string scaled = c;
-            node.Output[0] = product;
-            var add = GraphEdits.Node("Add", ctx.Name(node.Name + "_bias"), [product, c], [output]);
-            GraphEdits.InsertAfter(graph, node, add);
-            if (beta != 1f)
-            {
-                scaled = ctx.Name(c + ".scaled");
-                var betaName = ctx.AddFloatScalar(graph, node.Name + "_beta", beta).Name;
-                GraphEdits.InsertBefore(graph, add, GraphEdits.Node("Mul", ctx.Name(node.Name + "_beta_mul"), [c, betaName], [scaled]));
-                add.Input[1] = scaled;
-            }
+            GemmEdits.AddAfter(ctx, graph, node, c, beta);
             notes.Add($"Gemm '{node.Name}': C is added by a following Add");
         }
         Become(node, "MxMatMul", Inputs(a, elements, scales, bias, micro, mask), attrs);

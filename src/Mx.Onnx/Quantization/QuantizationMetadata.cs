@@ -8,7 +8,7 @@ namespace Mx.Onnx.Quantization;
 /// <param name="Nodes">The nodes that use the weight.</param>
 /// <param name="Shape">The original tensor's shape.</param>
 /// <param name="DType">The original element type, e.g. <c>float</c>.</param>
-/// <param name="Format">The MX format name.</param>
+/// <param name="Format">The MX format name (<c>int4</c> for emit <c>matmulnbits</c>).</param>
 /// <param name="BlockSize">Elements per shared scale.</param>
 /// <param name="Scale">Scale choice: floor, ceil or mse.</param>
 /// <param name="Rounding">Element rounding: even or away.</param>
@@ -21,10 +21,11 @@ namespace Mx.Onnx.Quantization;
 /// <param name="BytesAfter">Bytes the quantizer says it wrote.</param>
 /// <param name="Layout">Packed storage: <c>rowmajor</c> or <c>kmajor</c>.</param>
 /// <param name="Mask">The K-major tile mask initializer, or null (every tile stored).</param>
+/// <param name="ZeroPoints">The zero-point initializer of a MatMulNBits weight that has one (emit <c>matmulnbits</c>), or null.</param>
 public sealed record QuantizedTensorEntry(
     string Name, string Op, IReadOnlyList<string> Nodes, long[] Shape, string DType, string Format, int BlockSize,
     string Scale, string Rounding, int[] BlockShape, int Axis, string Elements, string? Scales, string? Micro,
-    long BytesBefore, long BytesAfter, string Layout = "rowmajor", string? Mask = null);
+    long BytesBefore, long BytesAfter, string Layout = "rowmajor", string? Mask = null, string? ZeroPoints = null);
 
 /// <summary>A weight the quantizer left in its original form, and why.</summary>
 /// <param name="Name">The initializer or Constant name.</param>
@@ -48,7 +49,7 @@ public sealed record QuantizationMetadata(
     public const string ToolKey = "mx.tool";
 
     /// <summary>The emit modes a quantized model can have.</summary>
-    public static IReadOnlyList<string> EmitModes { get; } = ["packed", "qdq", "fake"];
+    public static IReadOnlyList<string> EmitModes { get; } = ["packed", "qdq", "fake", "matmulnbits"];
 
     /// <summary>Reads the metadata of <paramref name="model"/>.</summary>
     /// <exception cref="InvalidDataException">No <c>mx.quantization</c> entry, or it is not valid; the message names the file.</exception>
@@ -102,7 +103,7 @@ public sealed record QuantizationMetadata(
         r.OptionalString("scale") ?? "", r.OptionalString("rounding") ?? "", r.Longs("block_shape").Select(d => checked((int)d)).ToArray(),
         r.Int("axis"), r.String("elements"), r.OptionalString("scales"), r.OptionalString("micro"),
         r.OptionalLong("bytes_before") ?? 0, r.OptionalLong("bytes_after") ?? 0,
-        r.OptionalString("layout") ?? "rowmajor", r.OptionalString("mask"));
+        r.OptionalString("layout") ?? "rowmajor", r.OptionalString("mask"), r.OptionalString("zero_points"));
 
     /// <summary>Typed access to one JSON object with messages that name the file and the key path.</summary>
     private readonly struct JsonReader(JsonElement element, string source, string path)

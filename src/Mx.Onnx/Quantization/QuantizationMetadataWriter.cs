@@ -18,26 +18,40 @@ public static class QuantizationMetadataWriter
     /// <summary>The JSON document for a run.</summary>
     public static string ToJson(QuantizationOptions options, IEnumerable<QuantizedTensorRecord> tensors, IEnumerable<SkippedTensorRecord> skipped, IEnumerable<string> notes)
     {
+        bool nbits = options.Emit == EmitForm.MatMulNBits;
         var root = new JsonObject
         {
             ["tool"] = Tool,
             ["emit"] = QuantizationText.Emit(options.Emit),
-            ["format"] = options.Format.Name,
-            ["block_size"] = options.DefaultSettings.BlockSize,
-            ["scale"] = QuantizationText.Scale(options.ScaleMode),
+            ["format"] = nbits ? NBitsFormat : options.Format.Name,
+            ["block_size"] = nbits ? options.BlockSize ?? 32 : options.DefaultSettings.BlockSize,
+            ["scale"] = nbits ? NBitsScale(options) : QuantizationText.Scale(options.ScaleMode),
             ["rounding"] = QuantizationText.Rounding(options.Rounding),
             ["act_format"] = options.ActFormat?.Name,
-            ["tensors"] = new JsonArray(tensors.Select(Tensor).ToArray<JsonNode?>()),
-            ["skipped"] = new JsonArray(skipped.Select(s => (JsonNode?)new JsonObject { ["name"] = s.Name, ["op"] = s.Op, ["reason"] = s.Reason }).ToArray()),
-            ["notes"] = new JsonArray(notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray()),
         };
+        if (nbits) root["accuracy_level"] = options.MatMulNBits.AccuracyLevel;
+        root["tensors"] = new JsonArray(tensors.Select(t => Tensor(t, options)).ToArray<JsonNode?>());
+        root["skipped"] = new JsonArray(skipped.Select(s => (JsonNode?)new JsonObject { ["name"] = s.Name, ["op"] = s.Op, ["reason"] = s.Reason }).ToArray());
+        root["notes"] = new JsonArray(notes.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray());
         // Relaxed escaping keeps quotes and non-ASCII names readable in the model file (it is still valid JSON).
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
-    private static JsonNode Tensor(QuantizedTensorRecord t)
+    /// <summary>The <c>format</c> of MatMulNBits weights: 4-bit integer codes with float32 block scales.</summary>
+    public const string NBitsFormat = "int4";
+
+    // MatMulNBits' scale rule: the block's largest magnitude (symmetric) or its min/max range (zero points).
+    private static string NBitsScale(QuantizationOptions o) => o.MatMulNBits.ZeroPoints ? "minmax" : "absmax";
+
+    private static JsonNode Tensor(QuantizedTensorRecord t, QuantizationOptions options)
     {
         var o = TensorFields(t);
+        if (options.Emit == EmitForm.MatMulNBits)
+        {
+            o["format"] = NBitsFormat;
+            o["scale"] = NBitsScale(options);
+            o["zero_points"] = t.ZeroPoints;
+        }
         // A per-tensor activation format (a calibration recipe's) is recorded only where one is set.
         if (t.Settings.ActFloat32 || t.Settings.ActFormat != null) o["act_format"] = t.Settings.ActFloat32 ? "fp32" : t.Settings.ActFormat!.Name;
         return o;

@@ -14,6 +14,25 @@ public enum EmitForm
 
     /// <summary>Fake quantization: the same graph with the weights replaced by their MX-dequantized float32 values.</summary>
     Fake,
+
+    /// <summary>
+    /// Not MX: ONNX Runtime's <c>com.microsoft.MatMulNBits</c> with 4-bit integer blocks and float32 scales (see
+    /// <see cref="MatMulNBitsOptions"/>), the baseline a user would otherwise pick; MatMul and Gemm weights only.
+    /// </summary>
+    MatMulNBits,
+}
+
+/// <summary>The settings of <see cref="EmitForm.MatMulNBits"/> (block size: <see cref="QuantizationOptions.BlockSize"/>, default 32).</summary>
+public sealed record MatMulNBitsOptions
+{
+    /// <summary>
+    /// MatMulNBits' <c>accuracy_level</c>: 0 (unset: float32 activations), 1 (fp32), 2 (fp16), 3 (bf16) or 4 (int8:
+    /// ONNX Runtime quantizes the activations per block to int8, its fastest CPU path). Default 4.
+    /// </summary>
+    public int AccuracyLevel { get; init; } = 4;
+
+    /// <summary>Store a 4-bit zero point per block (min/max range) instead of the symmetric default (zero point 8). Default false.</summary>
+    public bool ZeroPoints { get; init; }
 }
 
 /// <summary>How packed MatMul/Gemm weights are stored (docs/packed-layout.md).</summary>
@@ -79,6 +98,9 @@ public sealed record QuantizationOptions
     /// <summary>The emitted form. Default <see cref="EmitForm.Packed"/>.</summary>
     public EmitForm Emit { get; init; } = EmitForm.Packed;
 
+    /// <summary>The settings of <see cref="EmitForm.MatMulNBits"/> (ignored by the other forms).</summary>
+    public MatMulNBitsOptions MatMulNBits { get; init; } = new();
+
     /// <summary>Operators whose weights are quantized (a subset of <see cref="SupportedOps"/>). Default all.</summary>
     public IReadOnlySet<string> Ops { get; init; } = new HashSet<string>(SupportedOps, StringComparer.Ordinal);
 
@@ -128,7 +150,7 @@ public static class QuantizationText
     /// <summary><c>even</c> or <c>away</c>.</summary>
     public static string Rounding(MxRounding rounding) => rounding == MxRounding.NearestAway ? "away" : "even";
 
-    /// <summary><c>packed</c>, <c>qdq</c> or <c>fake</c>.</summary>
+    /// <summary><c>packed</c>, <c>qdq</c>, <c>fake</c> or <c>matmulnbits</c>.</summary>
     public static string Emit(EmitForm emit) => emit.ToString().ToLowerInvariant();
 
     /// <summary>Parses <c>floor</c>, <c>ceil</c>, <c>mse</c>.</summary>
@@ -150,13 +172,14 @@ public static class QuantizationText
         _ => throw new ArgumentException($"unknown rounding '{text}'; use even or away"),
     };
 
-    /// <summary>Parses <c>packed</c>, <c>qdq</c>, <c>fake</c>.</summary>
+    /// <summary>Parses <c>packed</c>, <c>qdq</c>, <c>fake</c>, <c>matmulnbits</c>.</summary>
     /// <exception cref="ArgumentException">Another value.</exception>
     public static EmitForm ParseEmit(string text) => text.Trim().ToLowerInvariant() switch
     {
         "packed" => EmitForm.Packed,
         "qdq" => EmitForm.Qdq,
         "fake" => EmitForm.Fake,
-        _ => throw new ArgumentException($"unknown emit form '{text}'; use packed, qdq or fake"),
+        "matmulnbits" => EmitForm.MatMulNBits,
+        _ => throw new ArgumentException($"unknown emit form '{text}'; use packed, qdq, fake or matmulnbits"),
     };
 }

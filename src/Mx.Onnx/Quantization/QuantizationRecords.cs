@@ -23,7 +23,7 @@ public sealed record QuantizedTensorRecord
     public required IReadOnlyList<int> BlockShape { get; init; }
     /// <summary>The block axis of <see cref="BlockShape"/>.</summary>
     public required int Axis { get; init; }
-    /// <summary>The initializer holding the element codes (packed), the DequantizeLinear data (qdq), or the fake-quantized float32 weight.</summary>
+    /// <summary>The initializer holding the element codes (packed, matmulnbits), the DequantizeLinear data (qdq), or the fake-quantized float32 weight.</summary>
     public required string Elements { get; init; }
     /// <summary>The scales initializer; null for fake.</summary>
     public string? Scales { get; init; }
@@ -33,6 +33,8 @@ public sealed record QuantizedTensorRecord
     public string Layout { get; init; } = "rowmajor";
     /// <summary>The K-major tile mask initializer, when all-zero tiles are not stored; null otherwise.</summary>
     public string? Mask { get; init; }
+    /// <summary>The zero-point initializer of a MatMulNBits weight with zero points; null otherwise.</summary>
+    public string? ZeroPoints { get; init; }
     /// <summary>Bytes of the original tensor.</summary>
     public required long BytesBefore { get; init; }
     /// <summary>Bytes of everything this tensor occupies in the output.</summary>

@@ -21,16 +21,25 @@ internal static class WeightPacker
         var elements = new byte[packed.ElementBytes];
         var scales = new byte[packed.ScaleBytes];
         var micro = new byte[packed.MicroBytes];
-        int k = packed.K, nb = packed.BlocksPerRow, microRow = nb * packed.MicroBytesPerBlock;
-        long rows = packed.Rows;
-        void Row(ReadOnlySpan<float> row, long r) =>
+        int nb = packed.BlocksPerRow, microRow = nb * packed.MicroBytesPerBlock;
+        ForEachRow(source, packed.Rows, packed.K, packed.Inner, (row, r) =>
             MxRowCodec.Quantize(s.Format, row, s.BlockSize,
                 elements.AsSpan((int)(r * packed.RowBytes), packed.RowBytes),
                 scales.AsSpan((int)(r * nb), nb),
                 micro.AsSpan((int)(r * microRow), microRow),
-                s.ScaleMode, s.Rounding);
+                s.ScaleMode, s.Rounding));
+        return MxPackedTensor.View(packed, elements, scales, micro);
+    }
 
-        if (packed.Inner == 1)
+    /// <summary>
+    /// Calls <paramref name="row"/> for each of the <paramref name="rows"/> rows of <paramref name="k"/> float32 values
+    /// along the block axis, in parallel: rows are contiguous when <paramref name="inner"/> is 1; otherwise (axis 0 of
+    /// [K, N], <paramref name="inner"/> = N) row n is column n, read through transposed panels. The span is valid
+    /// during the call only.
+    /// </summary>
+    public static void ForEachRow(ReadOnlyMemory<byte> source, long rows, int k, long inner, Action<ReadOnlySpan<float>, long> row)
+    {
+        if (inner == 1)
         {
             // Rows are contiguous: hand each core a run of rows.
             int chunks = (int)Math.Min(rows, Environment.ProcessorCount * 4L);
@@ -38,27 +47,24 @@ internal static class WeightPacker
             {
                 var data = MemoryMarshal.Cast<byte, float>(source.Span);
                 for (long r = rows * c / chunks; r < rows * (c + 1) / chunks; r++)
-                    Row(data.Slice((int)(r * k), k), r);
+                    row(data.Slice((int)(r * k), k), r);
             });
+            return;
         }
-        else
+        // Axis 0 of [K, N]: row n is column n. Transpose Panel columns at a time into a [Panel, K] buffer.
+        int n = (int)inner;
+        int panels = (n + Panel - 1) / Panel;
+        Parallel.For(0, panels, () => new float[Panel * (long)k], (p, _, buffer) =>
         {
-            // Axis 0 of [K, N]: row n is column n. Transpose Panel columns at a time into a [Panel, K] buffer.
-            int n = (int)packed.Inner;
-            int panels = (n + Panel - 1) / Panel;
-            Parallel.For(0, panels, () => new float[Panel * (long)k], (p, _, buffer) =>
+            var data = MemoryMarshal.Cast<byte, float>(source.Span);
+            int c0 = p * Panel, width = Math.Min(Panel, n - c0);
+            for (int kk = 0; kk < k; kk++)
             {
-                var data = MemoryMarshal.Cast<byte, float>(source.Span);
-                int c0 = p * Panel, width = Math.Min(Panel, n - c0);
-                for (int kk = 0; kk < k; kk++)
-                {
-                    var src = data.Slice(kk * n + c0, width);
-                    for (int j = 0; j < width; j++) buffer[j * k + kk] = src[j];
-                }
-                for (int j = 0; j < width; j++) Row(buffer.AsSpan(j * k, k), c0 + j);
-                return buffer;
-            }, _ => { });
-        }
-        return MxPackedTensor.View(packed, elements, scales, micro);
+                var src = data.Slice(kk * n + c0, width);
+                for (int j = 0; j < width; j++) buffer[j * k + kk] = src[j];
+            }
+            for (int j = 0; j < width; j++) row(buffer.AsSpan(j * k, k), c0 + j);
+            return buffer;
+        }, _ => { });
     }
 }

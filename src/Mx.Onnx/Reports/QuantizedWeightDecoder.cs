@@ -9,7 +9,7 @@ namespace Mx.Onnx.Reports;
 /// <summary>
 /// Decodes a quantized weight from the quantized model file, following the <c>mx.quantization</c> contract for each
 /// emit mode: <c>packed</c> (uint8 elements/scales/micro in the packed layout), <c>qdq</c> (DequantizeLinear data and
-/// block scales) and <c>fake</c> (float32 dequantized values).
+/// block scales), <c>fake</c> (float32 dequantized values) and <c>matmulnbits</c> (see <see cref="MatMulNBitsDecoder"/>).
 /// </summary>
 public static class QuantizedWeightDecoder
 {
@@ -20,6 +20,7 @@ public static class QuantizedWeightDecoder
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(entry);
         string where = $"{model.Source}: tensor '{entry.Name}'";
+        if (emit == "matmulnbits") return MatMulNBitsDecoder.Decode(model, entry, where);
         if (!MxFormats.TryParse(entry.Format, out var format))
             throw new InvalidDataException($"{where}: unknown MX format '{entry.Format}'");
         MxPackedLayout layout;
@@ -84,7 +85,7 @@ public static class QuantizedWeightDecoder
         return (MxQuantizer.Dequantize(packed), stored + micro.Length);
     }
 
-    private static ReadOnlyMemory<byte> Bytes(OnnxModel model, string name, string role, string where)
+    internal static ReadOnlyMemory<byte> Bytes(OnnxModel model, string name, string role, string where)
     {
         var c = ModelTensors.Find(model, name) ?? throw new InvalidDataException($"{where}: {role} initializer '{name}' is not in the model");
         if (c.ElementType != TensorElementType.UInt8)

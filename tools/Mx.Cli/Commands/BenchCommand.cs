@@ -1,10 +1,12 @@
 using System.CommandLine;
 using System.Text.Json;
 using Mx.Bench;
+using Mx.Bench.Decode;
+using Mx.TestModels.Decoder;
 
 namespace Mx.Cli.Commands;
 
-/// <summary><c>mx bench</c>: a parent command; each benchmark is a subcommand (<c>formats</c>, <c>gemm</c>, <c>memory</c>).</summary>
+/// <summary><c>mx bench</c>: a parent command; each benchmark is a subcommand (<c>formats</c>, <c>gemm</c>, <c>memory</c>, <c>quantize</c>, <c>decode</c>).</summary>
 public static class BenchCommand
 {
     /// <summary>Builds the command with its subcommands.</summary>
@@ -15,6 +17,7 @@ public static class BenchCommand
         command.Subcommands.Add(CreateGemm());
         command.Subcommands.Add(CreateMemory());
         command.Subcommands.Add(CreateQuantize());
+        command.Subcommands.Add(CreateDecode());
         command.Subcommands.Add(CreateSparse());
         command.Subcommands.Add(CreateCalibrate());
         return command;
@@ -202,6 +205,56 @@ public static class BenchCommand
             var r = QuantizeBench.Run(ctx.Get(gib), folder, fmt, ctx.Error.WriteLine);
             ctx.Out.WriteLine($"quantize {r.Tensors} tensors, {r.WeightBytes / 1e9:F2} GB float32 → {r.OutputBytes / 1e9:F3} GB {fmt.Name}: " +
                               $"{r.QuantizeSeconds:F1} s (load+quantize+save), {r.MBps:F0} MB/s, peak RSS {r.PeakRssBytes / (double)(1L << 30):F2} GiB");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// <c>mx bench decode [--config tiny|tinyllama] [--attention gqa|onnx] [--prefill 512] [--tokens 128] [--threads N]
+    /// [--variants LIST] [--no-profile] [--cache-dir DIR] [--json]</c>: a whole decoder through ONNX Runtime.
+    /// </summary>
+    public static Command CreateDecode()
+    {
+        var config = new Option<string>("--config") { Description = "Decoder shape: tinyllama (TinyLlama-1.1B) or tiny (a few MB, for tests)", DefaultValueFactory = _ => "tinyllama" };
+        var attention = new Option<string>("--attention") { Description = "gqa (com.microsoft.GroupQueryAttention) or onnx (standard ONNX ops)", DefaultValueFactory = _ => "gqa" };
+        var prefill = new Option<int>("--prefill") { Description = "prompt tokens", DefaultValueFactory = _ => 512 };
+        var tokens = new Option<int>("--tokens") { Description = "greedy decode steps with the KV cache", DefaultValueFactory = _ => 128 };
+        var threads = new Option<int>("--threads") { Description = "intra-op threads of every session (and of the memory copy)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var variants = new Option<string>("--variants") { Description = $"comma-separated variants: {string.Join(", ", DecodeVariants.All.Select(DecodeVariants.Name))} (leave out fp32 when memory is short)", DefaultValueFactory = _ => string.Join(",", DecodeVariants.All.Select(DecodeVariants.Name)) };
+        var noProfile = new Option<bool>("--no-profile") { Description = "skip the profiled prefill and decode step (ORT profiling, per op type)" };
+        var cacheDir = new Option<string?>("--cache-dir") { Description = "where generated models are kept (default $MX_CACHE_DIR, else ~/.cache/mx-onnx)" };
+        var json = new Option<bool>("--json") { Description = "Write the result as JSON (progress goes to standard error)" };
+        var command = new Command("decode", "Prefill and greedy decode of a generated Llama decoder: packed MXFP4 (MX×MX, weight-only) vs MatMulNBits int4 vs fp32, through ORT sessions.")
+            { config, attention, prefill, tokens, threads, variants, noProfile, cacheDir, json };
+        CliContext.SetAction(command, ctx =>
+        {
+            if (ctx.Get(prefill) < 1 || ctx.Get(tokens) < 1) throw new CliException("--prefill and --tokens must be at least 1", 2);
+            if (ctx.Get(threads) < 1) throw new CliException("--threads must be at least 1", 2);
+            DecoderConfig shape;
+            DecoderAttention attend;
+            IReadOnlyList<DecodeVariantKind> chosen;
+            try
+            {
+                shape = DecoderConfig.Parse(ctx.Get(config));
+                attend = DecoderAttentionNames.Parse(ctx.Get(attention));
+                chosen = DecodeVariants.Parse(ctx.Get(variants));
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliException(e.Message, 2);
+            }
+            if (ctx.Get(prefill) + ctx.Get(tokens) > shape.MaxPositions)
+                throw new CliException($"--prefill {ctx.Get(prefill)} + --tokens {ctx.Get(tokens)} exceed the {shape.Name} model's {shape.MaxPositions} positions", 2);
+            var options = new DecodeBenchOptions
+            {
+                Config = shape, Attention = attend, Prefill = ctx.Get(prefill), Tokens = ctx.Get(tokens), Threads = ctx.Get(threads),
+                Variants = chosen, Profile = !ctx.Get(noProfile), Cpu = InfoCommand.Collect().Cpu,
+                CacheRoot = ctx.Get(cacheDir) ?? DecodeBenchOptions.DefaultCacheRoot(),
+            };
+            bool asJson = ctx.Get(json);
+            var report = DecodeBench.Run(options, asJson ? ctx.Error.WriteLine : ctx.Out.WriteLine);
+            ctx.Out.WriteLine(asJson ? JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) : report.Describe());
             return 0;
         });
         return command;

@@ -27,8 +27,10 @@ public static class QuantizeCommand
         var rounding = new Option<string>("--rounding") { Description = "Element rounding", DefaultValueFactory = _ => "even" };
         rounding.AcceptOnlyFromAmong("even", "away");
         var actFormat = new Option<string>("--act-format") { Description = "Quantize the activations of quantized ops too (none or an MX format)", DefaultValueFactory = _ => "none" };
-        var emit = new Option<string>("--emit") { Description = "packed (mx.onnx ops), qdq (standard DequantizeLinear) or fake (dequantized float32)", DefaultValueFactory = _ => "packed" };
-        emit.AcceptOnlyFromAmong("packed", "qdq", "fake");
+        var emit = new Option<string>("--emit") { Description = "packed (mx.onnx ops), qdq (standard DequantizeLinear), fake (dequantized float32) or matmulnbits (ONNX Runtime's 4-bit MatMulNBits, not MX)", DefaultValueFactory = _ => "packed" };
+        emit.AcceptOnlyFromAmong("packed", "qdq", "fake", "matmulnbits");
+        var accuracyLevel = new Option<int>("--accuracy-level") { Description = "--emit matmulnbits: accuracy_level 0 (float32 activations), 1, 2, 3 or 4 (int8 activations)", DefaultValueFactory = _ => 4 };
+        var zeroPoints = new Option<bool>("--zero-points") { Description = "--emit matmulnbits: a 4-bit zero point per block (min/max) instead of symmetric blocks" };
         var ops = new Option<string>("--ops", "--op-types-to-quantize") { Description = "Operators whose weights are quantized", DefaultValueFactory = _ => string.Join(",", QuantizationOptions.SupportedOps) };
         var exclude = new Option<string[]>("--exclude") { Description = "Leave weights whose name matches this regular expression (repeatable)", AllowMultipleArgumentsPerToken = false };
         var minElements = new Option<long>("--min-elements") { Description = "Leave weights with fewer elements", DefaultValueFactory = _ => 1024 };
@@ -47,7 +49,7 @@ public static class QuantizeCommand
         var calibration = new CalibrateCommand.Shared();
         var command = new Command("quantize", "Rewrite an ONNX model's weights to an MX format (packed, standard QDQ or fake-quant).")
         {
-            input, output, format, blockSize, scale, rounding, actFormat, emit, ops, exclude, minElements, report, data, force, storage, prune, sparseThreshold, reorder, threshold, recipeFile, auto,
+            input, output, format, blockSize, scale, rounding, actFormat, emit, accuracyLevel, zeroPoints, ops, exclude, minElements, report, data, force, storage, prune, sparseThreshold, reorder, threshold, recipeFile, auto,
         };
         foreach (var o in calibration.All) command.Options.Add(o);
         CliContext.SetAction(command, ctx =>
@@ -61,6 +63,7 @@ public static class QuantizeCommand
                 Rounding = QuantizationText.ParseRounding(ctx.Get(rounding)),
                 ActFormat = ctx.Get(actFormat).Equals("none", StringComparison.OrdinalIgnoreCase) ? null : ParseFormat(ctx.Get(actFormat), "--act-format"),
                 Emit = QuantizationText.ParseEmit(ctx.Get(emit)),
+                MatMulNBits = new MatMulNBitsOptions { AccuracyLevel = ctx.Get(accuracyLevel), ZeroPoints = ctx.Get(zeroPoints) },
                 Ops = ParseOps(ctx.Get(ops)),
                 Exclude = (ctx.Get(exclude) ?? []).Select(ParseRegex).ToList(),
                 MinElements = ctx.Get(minElements) is >= 0 and var m ? m : throw new CliException("--min-elements must be 0 or more", 2),
@@ -72,6 +75,7 @@ public static class QuantizeCommand
             if (options.PruneBlocks > 0 && options.Storage != WeightStorage.KMajor) throw new CliException("--prune-blocks needs --layout kmajor", 2);
             if (options.SparseThreshold > 0 && options.Storage != WeightStorage.KMajor) throw new CliException("--sparse-threshold needs --layout kmajor", 2);
             if (options.Storage == WeightStorage.KMajor && options.Emit != EmitForm.Packed) throw new CliException("--layout kmajor needs --emit packed", 2);
+            CheckMatMulNBitsOptions(ctx, options.Emit, [format, scale, rounding], [accuracyLevel, zeroPoints]);
             string? reportPath = ctx.Get(report), dataDir = ctx.Get(data);
             if (dataDir != null && reportPath == null) throw new CliException("--data needs --report", 2);
             if (dataDir != null && !Directory.Exists(dataDir)) throw new CliException($"--data folder not found: {dataDir}", 2);
@@ -148,12 +152,23 @@ public static class QuantizeCommand
         return recipe;
     }
 
+    // MX settings mean nothing to MatMulNBits' integer blocks, and its settings nothing to the MX forms: a clear error either way.
+    private static void CheckMatMulNBitsOptions(CliContext ctx, EmitForm emit, Option[] mxOnly, Option[] nbitsOnly)
+    {
+        bool Given(Option o) => ctx.Parse.GetResult(o) is { Implicit: false };
+        if (emit == EmitForm.MatMulNBits && mxOnly.FirstOrDefault(Given) is { } mx)
+            throw new CliException($"{mx.Name} sets an MX format's encoding; --emit matmulnbits writes 4-bit integer blocks (choose --block-size, --accuracy-level, --zero-points)", 2);
+        if (emit != EmitForm.MatMulNBits && nbitsOnly.FirstOrDefault(Given) is { } nb)
+            throw new CliException($"{nb.Name} applies to --emit matmulnbits only", 2);
+    }
+
     /// <summary>The one summary line: sizes, ratio, tensors quantized and skipped, and model-wide notes.</summary>
     internal static string Summary(string inPath, string outPath, long before, long after, QuantizationResult r)
     {
         string ratio = after > 0 ? (before / (double)after).ToString("F2", CultureInfo.InvariantCulture) : "∞";
+        string format = r.Options.Emit == EmitForm.MatMulNBits ? $"int4 MatMulNBits accuracy_level {r.Options.MatMulNBits.AccuracyLevel}" : r.Options.Format.Name;
         string line = $"{inPath} → {outPath}: {Mib(before)} → {Mib(after)} ({ratio}x smaller); {r.QuantizedWeights} weights quantized to " +
-                      $"{r.Options.Format.Name} ({QuantizationText.Emit(r.Options.Emit)}), {Mib(r.BytesBefore)} → {Mib(r.BytesAfter)}; {r.Skipped.Count} skipped";
+                      $"{format} ({QuantizationText.Emit(r.Options.Emit)}), {Mib(r.BytesBefore)} → {Mib(r.BytesAfter)}; {r.Skipped.Count} skipped";
         return r.Notes.Count == 0 ? line : line + "; note: " + string.Join("; ", r.Notes);
     }
 
