@@ -487,8 +487,11 @@ public sealed unsafe class MxMatMulKernel
                     job.For(runner, tiles, MxMxTileGemm.TilesPerGroup(w.PaddedK), &TilesItem);
                     return;
                 }
-                // GEMV: one item per thread (fewest ORT callbacks).
-                int per = Chunk(n, MxMxNibble4Avx512.NR, runner, m <= MxMxGemm.InlineMaxM ? 1 : 4);
+                // GEMV: one item per thread (fewest ORT callbacks) while the weight is small (cache-resident, a call of
+                // tens of µs); past a few MiB (streamed from memory, milliseconds) four per thread, so a thread that
+                // starts late or is preempted does not leave the others waiting at the end.
+                bool small = (long)w.RowBytes * n < GemvItemsBytes;
+                int per = Chunk(n, MxMxNibble4Avx512.NR, runner, m <= MxMxGemm.InlineMaxM && small ? 1 : 4);
                 job.For(runner, n, RoundUp(per, MxMxNibble4Avx512.NR), &MxMxAvx512Item);
             }
         }
@@ -497,6 +500,9 @@ public sealed unsafe class MxMatMulKernel
             ArrayPool<byte>.Shared.Return(rented);
         }
     }
+
+    // Weight bytes from which the GEMV splits into four items per thread.
+    private const long GemvItemsBytes = 4L << 20;
 
     // Weight offset the activation correction is computed for: the 4-bit LUT offset, 128 for MXINT8 codes XOR 0x80,
     // or the decoded kernel's offset.

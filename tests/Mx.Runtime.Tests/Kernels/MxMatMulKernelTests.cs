@@ -53,6 +53,19 @@ public class MxMatMulKernelTests
                 Assert.That(p.Run(mode, path, Parallel4), Is.EqualTo(p.Run(mode, path, SerialRunner.Instance)).AsCollection, $"{mode} {path}");
     }
 
+    // Past 4 MiB of weight the GEMV splits into several items per thread; the split must not change a bit, and an
+    // N that is no multiple of the item size leaves a ragged last item.
+    [TestCase("mxint8", 4096, 1100)]
+    [TestCase("mxfp4_e2m1", 8192, 1060)]
+    public void LargeGemvSplitMatchesSerial(string format, int k, int n)
+    {
+        var p = new GemmProblem(format, 32, 1, k, n, true, seed: 9);
+        foreach (var path in FastPaths)
+            Assert.That(p.Run(MxGemmMode.MxMx, path, Parallel4), Is.EqualTo(p.Run(MxGemmMode.MxMx, path, SerialRunner.Instance)).AsCollection, $"{path}");
+        double[] want = p.ReferenceMxMx();
+        Assert.That(p.WorstRelativeError(p.Run(MxGemmMode.MxMx, MxKernelPath.Auto, Parallel4), want), Is.LessThanOrEqualTo(Tolerance));
+    }
+
     [Test]
     public void PathsResolveAndUnsupportedPathsThrow([Values] MxKernelPath path)
     {
