@@ -153,6 +153,9 @@ internal sealed class X86Assembler
     /// <summary>prefetcht0 [m].</summary>
     public void Prefetcht0(Mem m) { EncodeLegacyMem(false, [0x0F, 0x18], 1, m); }
 
+    /// <summary>prefetcht1 [m] (into L2, not L1).</summary>
+    public void Prefetcht1(Mem m) { EncodeLegacyMem(false, [0x0F, 0x18], 2, m); }
+
     private void AluImm(int ext, Gpr dst, int imm)
     {
         Rex(true, 0, 0, (int)dst);

@@ -50,6 +50,8 @@ public class X86AssemblerTests
         ("cmovg rcx, rax", a => a.Cmov(Cond.Greater, Gpr.Rcx, Gpr.Rax), "480f4fc8"),
         ("cmovl r11, r8", a => a.Cmov(Cond.Less, Gpr.R11, Gpr.R8), "4d0f4cd8"),
         ("prefetcht0 [r9+1024]", a => a.Prefetcht0(new Mem(Gpr.R9, 1024)), "410f188900040000"),
+        ("prefetcht1 [r9+1024]", a => a.Prefetcht1(new Mem(Gpr.R9, 1024)), "410f189100040000"),
+        ("prefetcht1 [rax+rcx*1+8704]", a => a.Prefetcht1(new Mem(Gpr.Rax, 8704, Gpr.Rcx)), "0f18940800220000"),
         ("kmovq k1, rax", a => a.Kmovq(K(1), Gpr.Rax), "c4e1fb92c8"),
         ("kmovq k7, r10", a => a.Kmovq(K(7), Gpr.R10), "c4c1fb92fa"),
         ("kxnorq k7, k7, k7", a => a.Kxnorq(K(7), K(7), K(7)), "c4e1c446ff"),
