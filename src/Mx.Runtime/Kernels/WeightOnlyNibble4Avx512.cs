@@ -56,6 +56,7 @@ internal static unsafe class WeightOnlyNibble4Avx512
         byte** e = stackalloc byte*[NR];
         byte** s = stackalloc byte*[NR];
         Vector512<float> unit = Vector512.Create(intScale);
+        nint ahead = (nint)Jit.VnniGemvEmitter.PrefetchRows * w.RowBytes;
         Vector512<int> i0 = RowGroup.LaneIdx[0], i1 = RowGroup.LaneIdx[1], i2 = RowGroup.LaneIdx[2], i3 = RowGroup.LaneIdx[3];
         for (int nt = n0; nt < n1; nt += NR)
         {
@@ -70,10 +71,10 @@ internal static unsafe class WeightOnlyNibble4Avx512
                     RowGroup.ChunkRows(c, full, chunkBytes, bs64, e, s, tailE, tailS, unit,
                         out byte* e0, out byte* e1, out byte* e2, out byte* e3, out var v0, out var v1, out var v2, out var v3);
                     float* ac = a + (long)c * Chunk;
-                    StepRows(table, ac, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    StepRows(table, ac + 128, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    StepRows(table, ac + 256, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
-                    StepRows(table, ac + 384, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ahead, ac, e0, e1, e2, e3, i0, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ahead, ac + 128, e0 + 64, e1 + 64, e2 + 64, e3 + 64, i1, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ahead, ac + 256, e0 + 128, e1 + 128, e2 + 128, e3 + 128, i2, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
+                    StepRows(table, ahead, ac + 384, e0 + 192, e1 + 192, e2 + 192, e3 + 192, i3, v0, v1, v2, v3, ref f0, ref f1, ref f2, ref f3);
                 }
                 RowGroup.Store(g, m, nt, nc, f0, f1, f2, f3);
             }
@@ -81,10 +82,13 @@ internal static unsafe class WeightOnlyNibble4Avx512
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StepRows(Vector512<float> table, float* a, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
+    private static void StepRows(Vector512<float> table, nint ahead, float* a, byte* e0, byte* e1, byte* e2, byte* e3, Vector512<int> idx,
         Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
         ref Vector512<float> f0, ref Vector512<float> f1, ref Vector512<float> f2, ref Vector512<float> f3)
     {
+        // The same bytes PrefetchRows rows ahead, into L2 (see VnniGemvEmitter.PrefetchRows); a prefetch never faults,
+        // so the rows past the end and the tail copies need no test.
+        Sse.Prefetch1(e0 + ahead); Sse.Prefetch1(e1 + ahead); Sse.Prefetch1(e2 + ahead); Sse.Prefetch1(e3 + ahead);
         Vector512<float> a0 = Vector512.Load(a), a1 = Vector512.Load(a + 16), a2 = Vector512.Load(a + 32), a3 = Vector512.Load(a + 48),
                          a4 = Vector512.Load(a + 64), a5 = Vector512.Load(a + 80), a6 = Vector512.Load(a + 96), a7 = Vector512.Load(a + 112);
         f0 = Avx512F.FusedMultiplyAdd(Dot(table, e0, a0, a1, a2, a3, a4, a5, a6, a7), Avx512F.PermuteVar16x32(v0, idx), f0);
@@ -99,12 +103,13 @@ internal static unsafe class WeightOnlyNibble4Avx512
     {
         Vector512<int> x = Vector512.Load((int*)e);
         Vector512<float> d = a0 * Avx512F.PermuteVar16x32(t, x);
-        d = Avx512F.FusedMultiplyAdd(a1, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 4)), d);
+        Vector512<float> h = a1 * Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 4));
         d = Avx512F.FusedMultiplyAdd(a2, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 8)), d);
-        d = Avx512F.FusedMultiplyAdd(a3, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 12)), d);
+        h = Avx512F.FusedMultiplyAdd(a3, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 12)), h);
         d = Avx512F.FusedMultiplyAdd(a4, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 16)), d);
-        d = Avx512F.FusedMultiplyAdd(a5, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 20)), d);
+        h = Avx512F.FusedMultiplyAdd(a5, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 20)), h);
         d = Avx512F.FusedMultiplyAdd(a6, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 24)), d);
-        return Avx512F.FusedMultiplyAdd(a7, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 28)), d);
+        h = Avx512F.FusedMultiplyAdd(a7, Avx512F.PermuteVar16x32(t, Vector512.ShiftRightLogical(x, 28)), h);
+        return d + h;
     }
 }
